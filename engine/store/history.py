@@ -1,0 +1,107 @@
+"""Per-record flow history: append-only, size-capped event segments plus a key index.
+
+Events are appended once per batch to the profile's current segment (≤ SEGMENT_EVENTS,
+so an append rewrites at most ~1 MB). The key index maps an email key and a CRM id to
+the segments holding their events, so a lookup reads a few small segments and never
+scans the whole history.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import orjson
+
+from ..rules.identity import email_key
+from .storage import LockedFile, atomic_write_bytes, read_json_file
+
+SEGMENT_EVENTS = 5000
+
+
+def _segment_name(number: int) -> str:
+    return f"seg-{number:06d}.json"
+
+
+class HistoryKeys:
+    """email key / CRM id -> [[profile id, segment number], ...]."""
+
+    def __init__(self, store: Path, locks: Path) -> None:
+        self.file = LockedFile(store / "history" / "keys.json", locks)
+        self.pending: dict[str, dict[str, set]] = {"by_email": defaultdict(set), "by_crm": defaultdict(set)}
+
+    def note(self, event: dict, ref: tuple[int, int]) -> None:
+        if event.get("email"):
+            self.pending["by_email"][str(email_key(event["email"]))].add(ref)
+        if event.get("crm_id"):
+            self.pending["by_crm"][str(event["crm_id"])].add(ref)
+
+    def flush(self) -> None:
+        if not any(self.pending.values()):
+            return
+        with self.file.lock:
+            data = read_json_file(self.file.path) or {}
+            for table, adds in self.pending.items():
+                current = data.setdefault(table, {})
+                for key, refs in adds.items():
+                    known = {tuple(r) for r in current.get(key, {}).get("s", [])}
+                    current[key] = {"s": sorted(known | refs)}
+            atomic_write_bytes(self.file.path, orjson.dumps(data))
+        for adds in self.pending.values():
+            adds.clear()
+
+    def refs(self, email: str | None = None, crm_id: str | None = None) -> set[tuple[int, int]]:
+        table = self.file.db.storage.read() or {}
+        found: set[tuple[int, int]] = set()
+        if email:
+            found |= {tuple(r) for r in table.get("by_email", {}).get(str(email_key(email)), {}).get("s", [])}
+        if crm_id:
+            found |= {tuple(r) for r in table.get("by_crm", {}).get(str(crm_id), {}).get("s", [])}
+        return found
+
+
+class ProfileHistory:
+    """The append side: one profile's segments, written by the one run that holds its run lock."""
+
+    def __init__(self, folder: Path, keys: HistoryKeys) -> None:
+        self.folder, self.keys = folder, keys
+        folder.mkdir(parents=True, exist_ok=True)
+        numbers = sorted(int(p.stem.split("-")[1]) for p in folder.glob("seg-*.json"))
+        self.number = numbers[-1] if numbers else 1
+        self.events: dict[str, dict] = (read_json_file(folder / _segment_name(self.number)) or {}).get("events", {})
+
+    def append(self, events: list[dict]) -> None:
+        """One write for the batch; rolls to a new segment when the current one is full."""
+        while events:
+            room = SEGMENT_EVENTS - len(self.events)
+            if room <= 0:
+                self.number += 1
+                self.events = {}
+                continue
+            chunk, events = events[:room], events[room:]
+            start = len(self.events) + 1
+            for offset, event in enumerate(chunk):
+                self.events[str(start + offset)] = event
+                self.keys.note(event, (int(self.folder.name), self.number))
+            atomic_write_bytes(self.folder / _segment_name(self.number), orjson.dumps({"events": self.events}))
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return self.number, len(self.events)
+
+
+def read_segment(store: Path, profile_id: int, number: int) -> list[dict]:
+    doc = read_json_file(store / "history" / str(profile_id) / _segment_name(number)) or {}
+    return list(doc.get("events", {}).values())
+
+
+def segments_after(store: Path, profile_id: int, position: tuple[int, int]) -> list[tuple[int, list[dict]]]:
+    """Events written after a checkpoint position, for re-indexing after a crash."""
+    number, count = position
+    out = []
+    for path in sorted((store / "history" / str(profile_id)).glob("seg-*.json")):
+        seg = int(path.stem.split("-")[1])
+        if seg < number:
+            continue
+        events = list((read_json_file(path) or {}).get("events", {}).values())
+        out.append((seg, events[count:] if seg == number else events))
+    return out

@@ -1,0 +1,72 @@
+"""Per-profile record index: what the profile knows of each CRM record, email and member.
+
+Kept in memory during a run and checkpointed as one atomic write (with the cursor after
+it), since every TinyDB write rewrites the whole file. The file stays in TinyDB's format
+(table -> str(doc_id) -> doc), so readers use plain `get(doc_id=...)`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from ..rules.identity import email_key
+from .storage import LockedFile, atomic_write_bytes
+
+
+class ProfileIndex:
+    def __init__(self, folder: Path, locks: Path) -> None:
+        self.file = LockedFile(folder / "records.json", locks)
+        data = self.file.db.storage.read() or {}
+        self.records: dict[str, dict] = dict(data.get("records", {}))  # str(crm id) -> record state
+        self.emails: dict[str, dict] = dict(data.get("emails", {}))  # str(email key) -> owner of the email
+        self.members: dict[str, dict] = dict(data.get("members", {}))  # str(email key) -> member state
+        self.dirty = False
+
+    # records ------------------------------------------------------------------------
+    def record(self, crm_id: str) -> dict | None:
+        return self.records.get(crm_id)
+
+    def put_record(self, crm_id: str, doc: dict) -> None:
+        self.records[crm_id] = doc
+        self.dirty = True
+
+    def drop_record(self, crm_id: str) -> None:
+        self.records.pop(crm_id, None)
+        self.dirty = True
+
+    # emails -------------------------------------------------------------------------
+    def email_owner(self, email: str) -> dict | None:
+        return self.emails.get(str(email_key(email)))
+
+    def put_email(self, email: str, doc: dict) -> None:
+        self.emails[str(email_key(email))] = dict(doc, email=email)
+        self.dirty = True
+
+    def drop_email(self, email: str) -> None:
+        self.emails.pop(str(email_key(email)), None)
+        self.dirty = True
+
+    # members ------------------------------------------------------------------------
+    def member(self, email: str) -> dict | None:
+        return self.members.get(str(email_key(email)))
+
+    def put_member(self, email: str, doc: dict) -> None:
+        self.members[str(email_key(email))] = dict(doc, email=email)
+        self.dirty = True
+
+    def checkpoint(self) -> None:
+        if not self.dirty:
+            return
+        payload = orjson.dumps({"records": self.records, "emails": self.emails, "members": self.members})
+        with self.file.lock:
+            atomic_write_bytes(self.file.path, payload)
+        self.dirty = False
+
+    def forget_pushed_values(self) -> None:
+        """"Reset Sync Process": every record is compared and sent again; tags and ownership are kept."""
+        for doc in self.records.values():
+            doc.pop("pushed", None)
+        for doc in self.members.values():
+            doc.pop("merge", None)
+        self.dirty = True

@@ -1,0 +1,88 @@
+"""What one run carries between its phases: clients, index, events, stats, progress."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..clock import Clock, iso
+from ..connectors.mailchimp import MailchimpClient
+from ..connectors.zoho import ZohoClient
+from ..model import Direction, DirectionStats, Outcome, Profile
+from ..store.history import ProfileHistory
+from ..store.index import ProfileIndex
+
+ProgressFn = Callable[[dict], None]
+
+
+class RunCancelled(Exception):
+    """The operator cancelled the run; what was committed stays, the rest is redone next run."""
+
+
+@dataclass
+class RunContext:
+    profile: Profile
+    run_id: str
+    clock: Clock
+    zoho: ZohoClient
+    mailchimp: MailchimpClient
+    index: ProfileIndex
+    history: ProfileHistory | None  # None on a dry run: nothing is recorded
+    state: dict
+    dry_run: bool = False
+    full: bool = False
+    only_record: str | None = None
+    on_progress: ProgressFn | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    stats: dict[Direction, DirectionStats] = field(
+        default_factory=lambda: {d: DirectionStats() for d in Direction})
+    pending: list[dict] = field(default_factory=list)
+    dry_events: list[dict] = field(default_factory=list)
+    phase: str = "starting"
+    totals: dict[str, int | None] = field(default_factory=dict)
+    touched_in_crm_phase: set[str] = field(default_factory=set)
+    _last_progress: float = 0.0
+
+    def now(self) -> str:
+        return iso(self.clock())
+
+    def event(self, direction: Direction, action: str, *, crm_id: str | None = None, email: str | None = None,
+              **details: object) -> dict:
+        """One thing that happened to one record; recorded with the next flush."""
+        event = {"ts": self.now(), "run": self.run_id, "profile": self.profile.id, "dir": direction.value,
+                 "object": self.profile.object_type.value, "action": action}
+        if crm_id:
+            event["crm_id"] = crm_id
+        if email:
+            event["email"] = email
+        event.update({k: v for k, v in details.items() if v not in (None, "", {}, [])})
+        (self.dry_events if self.dry_run else self.pending).append(event)
+        return event
+
+    def outcome(self, direction: Direction, outcome: Outcome, **fields: object) -> None:
+        self.stats[direction].count(outcome)
+        self.event(direction, outcome.value, **fields)
+
+    def flush_events(self) -> None:
+        if self.pending and self.history is not None:
+            self.history.append(self.pending)
+        recent = self.pending[-20:] or self.dry_events[-20:]
+        self.pending = []
+        self.report(force=True, recent=recent)
+
+    def check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise RunCancelled()
+
+    def report(self, force: bool = False, recent: list[dict] | None = None) -> None:
+        """Progress for the CLI bar, the run monitor and the run doc; at most ~4 a second."""
+        now = time.monotonic()
+        if self.on_progress is None or (not force and now - self._last_progress < 0.25):
+            return
+        self._last_progress = now
+        self.on_progress({"phase": self.phase, "stats": self.stats_doc(), "totals": dict(self.totals),
+                          "recent": recent or []})
+
+    def stats_doc(self) -> dict:
+        return {d.value: s.__dict__.copy() for d, s in self.stats.items()}

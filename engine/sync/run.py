@@ -1,0 +1,218 @@
+"""One run of one profile: lock, read → decide → write in batches, checkpoint, record the run."""
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import time
+import uuid
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from filelock import FileLock, Timeout
+
+from ..connectors.http import ApiError
+from ..connectors.mailchimp import MailchimpClient
+from ..connectors.zoho import ZohoClient
+from ..model import Direction, ObjectType, Profile
+from ..rules.identity import invalid_email_reason, member_hash, normalize_email
+from ..store.history import ProfileHistory, segments_after
+from ..store.index import ProfileIndex
+from .context import ProgressFn, RunCancelled, RunContext
+from .crm_to_mc import CrmToMailchimp
+from .mc_to_crm import MailchimpToCrm
+from .prepare import fields_to_read, load_metadata, selections, unmapped_fields
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+
+class AlreadyRunning(Exception):
+    def __init__(self, profile: Profile, run: dict | None) -> None:
+        since = f" since {run['started_at']} by {run['actor']}" if run else ""
+        super().__init__(f"profile {profile.key} is already running{since}")
+        self.run = run
+
+
+def whoami() -> str:
+    """user@host, plus the SSH client address when there is one (for the audit log and run docs)."""
+    ssh = os.environ.get("SSH_CLIENT", "").split(" ")[0]
+    return f"{getpass.getuser()}@{socket.gethostname()}" + (f" (ssh {ssh})" if ssh else "")
+
+
+@dataclass
+class RunRequest:
+    full: bool = False
+    dry_run: bool = False
+    record: str | None = None
+    trigger: str = "manual"
+    actor: str = ""
+
+
+class ProfileRunner:
+    def __init__(self, ws: "Workspace", profile: Profile, request: RunRequest,
+                 on_progress: ProgressFn | None = None) -> None:
+        self.ws, self.profile, self.request = ws, profile, request
+        self.user_progress = on_progress
+        self.lock = FileLock(ws.layout.locks / f"run-{profile.id}.lock")
+        self.run_doc_id = 0
+        self.run_id = uuid.uuid4().hex[:12]
+        self.last_saved = 0.0
+        self.cancel = None
+
+    def acquire(self) -> None:
+        try:
+            self.lock.acquire(timeout=0)
+        except Timeout:
+            running = [r for r in self.ws.runs.for_profile(self.profile.id) if r["status"] == "running"]
+            raise AlreadyRunning(self.profile, running[0] if running else None) from None
+
+    async def execute(self, cancel=None) -> dict:
+        self.acquire()
+        try:
+            self._recover_abandoned()
+            return await self._run(cancel)
+        finally:
+            self.lock.release()
+
+    def _recover_abandoned(self) -> None:
+        """A 'running' run whose lock we now hold died: mark it and index any events it left."""
+        for run in self.ws.runs.for_profile(self.profile.id):
+            if run["status"] == "running":
+                self.ws.runs.update(run["doc_id"], {"status": "abandoned", "finished_at": self.ws.now()})
+        position = self.ws.cursors.get(self.profile.id).get("history_position")
+        if position:
+            for number, events in segments_after(self.ws.layout.store, self.profile.id, tuple(position)):
+                for event in events:
+                    self.ws.history_keys.note(event, (self.profile.id, number))
+            self.ws.history_keys.flush()
+
+    def _progress(self, update: dict) -> None:
+        if self.user_progress:
+            self.user_progress(update)
+        now = time.monotonic()
+        if now - self.last_saved >= 1.0:
+            self.last_saved = now
+            self.ws.runs.update(self.run_doc_id, {"phase": update["phase"], "stats": update["stats"],
+                                                  "totals": update["totals"], "heartbeat_at": self.ws.now()})
+
+    async def _run(self, cancel) -> dict:
+        ws, profile, request = self.ws, self.profile, self.request
+        account = ws.account(profile.account)
+        started = ws.now()
+        self.run_doc_id = ws.runs.start({
+            "run_id": self.run_id, "profile_id": profile.id, "trigger": request.trigger,
+            "actor": request.actor or whoami(), "pid": os.getpid(), "started_at": started, "heartbeat_at": started,
+            "finished_at": None, "status": "running", "phase": "starting", "full": request.full,
+            "dry_run": request.dry_run, "record": request.record, "stats": {}, "error": None})
+        state = ws.cursors.get(profile.id)
+        with ExitStack() as stack:
+            transport = ws.transport_for(account, stack)
+            zoho_creds, mc_key = ws.credentials(account)
+            zoho = ZohoClient(zoho_creds, transport=transport, policy=ws.retry_policy)
+            mailchimp = MailchimpClient(mc_key, transport=transport, policy=ws.retry_policy)
+            index = ProfileIndex(ws.layout.profile_dir(profile.id), ws.layout.locks)
+            history = None if request.dry_run else ProfileHistory(ws.layout.history_dir(profile.id), ws.history_keys)
+            ctx = RunContext(profile=profile, run_id=self.run_id, clock=ws.clock, zoho=zoho, mailchimp=mailchimp,
+                             index=index, history=history, state=state, dry_run=request.dry_run, full=request.full,
+                             only_record=request.record, on_progress=self._progress)
+            if cancel is not None:
+                ctx.cancel = cancel
+            status, error = "succeeded", None
+            try:
+                await self._phases(ctx)
+                failed = sum(s.failed for s in ctx.stats.values())
+                status = "partial" if failed else "succeeded"
+            except RunCancelled:
+                status = "cancelled"
+            except ApiError as exc:
+                status, error = "failed", {"api": exc.api, "message": exc.detail, "status": exc.status}
+            finally:
+                await zoho.aclose()
+                await mailchimp.aclose()
+            requests = {"zoho": zoho.http.requests, "mailchimp": mailchimp.http.requests,
+                        "retries": zoho.http.retries + mailchimp.http.retries, "token_refreshes": zoho.auth.refreshes}
+        doc = {"status": status, "error": error, "finished_at": ws.now(), "phase": "done",
+               "stats": ctx.stats_doc(), "requests": requests, "heartbeat_at": ws.now()}
+        if request.dry_run:
+            doc["dry_events"] = ctx.dry_events[:5000]
+        ws.runs.finish(self.run_doc_id, doc, profile.id)
+        ctx.phase = "done"
+        ctx.report(force=True)
+        return ws.runs.get(self.run_id) or doc
+
+    async def _phases(self, ctx: RunContext) -> None:
+        profile, state, request = self.profile, ctx.state, self.request
+        signature = [m.__dict__ for m in profile.mappings] + [profile.options.field_mapping]
+        if request.full or state.get("mapping_signature") != signature:
+            if state.get("mapping_signature") is not None or request.full:
+                ctx.index.forget_pushed_values()
+            state.pop(Direction.CRM_TO_MC.value, None)
+            state.pop(Direction.MC_TO_CRM.value, None)
+            state["mapping_signature"] = signature
+        ctx.phase = "preparing"
+        meta = await load_metadata(ctx)
+        chosen = await selections(ctx)
+        record_ids, members = await self._single_record(ctx) if request.record else (None, None)
+
+        ctx.phase = Direction.CRM_TO_MC.value
+        state["phase_started"] = ctx.now()
+        crm_phase = CrmToMailchimp(ctx, fields_to_read(profile, meta), chosen)
+        if record_ids != []:
+            crm_cursor = await crm_phase.run(state.get(Direction.CRM_TO_MC.value, {}), ids=record_ids)
+        else:
+            crm_cursor = state.get(Direction.CRM_TO_MC.value, {})
+        self._checkpoint(ctx, Direction.CRM_TO_MC, crm_cursor)
+
+        ctx.phase = Direction.MC_TO_CRM.value
+        state["phase_started"] = ctx.now()
+        neighbours, contacts_profile = self._neighbours()
+        mc_phase = MailchimpToCrm(ctx, neighbours, contacts_profile)
+        mc_cursor = await mc_phase.run(state.get(Direction.MC_TO_CRM.value, {}), members=members)
+        self._checkpoint(ctx, Direction.MC_TO_CRM, mc_cursor)
+        state["unmapped"] = unmapped_fields(profile, meta, ctx.index.records, ctx.index.members)
+        if not ctx.dry_run:
+            self.ws.cursors.put(profile.id, state)
+
+    def _neighbours(self) -> tuple[dict[str, str], str | None]:
+        """Other profiles of this account on the same audience: the emails they track, and a Contacts one."""
+        tracked: dict[str, str] = {}
+        contacts = None
+        for other in self.ws.profiles():
+            if other.id == self.profile.id or (other.account, other.audience_id) != (
+                    self.profile.account, self.profile.audience_id):
+                continue
+            if other.object_type is ObjectType.CONTACTS and self.profile.object_type is ObjectType.LEADS:
+                contacts = other.name
+            index = ProfileIndex(self.ws.layout.profile_dir(other.id), self.ws.layout.locks)
+            tracked |= {key: other.name for key, doc in index.emails.items() if doc.get("crm_id")}
+        return tracked, contacts
+
+    async def _single_record(self, ctx: RunContext) -> tuple[list[str], list[dict]]:
+        """`--record`: the CRM ids and audience member behind one email or CRM id."""
+        key = self.request.record.strip()
+        module = self.profile.object_type.value
+        if "@" in key:
+            email = normalize_email(key)
+            ids = [r["id"] for r in await ctx.zoho.search_email(module, email)]
+        else:
+            ids = [key]
+            known = ctx.index.record(key)
+            email = (known or {}).get("email", "")
+        member = None
+        if email and not invalid_email_reason(email):
+            member = await ctx.mailchimp.member(self.profile.audience_id, member_hash(email))
+        return ids, [member] if member else []
+
+    def _checkpoint(self, ctx: RunContext, direction: Direction, cursor: dict) -> None:
+        """Events are already durable; then the key index, the record index, and last the cursor."""
+        if ctx.dry_run:
+            return
+        self.ws.history_keys.flush()
+        ctx.index.checkpoint()
+        if not ctx.only_record:
+            ctx.state[direction.value] = cursor
+        if ctx.history is not None:
+            ctx.state["history_position"] = list(ctx.history.position)
+        self.ws.cursors.put(self.profile.id, ctx.state)
