@@ -201,13 +201,14 @@ def _build_account(account_id: str, rng: random.Random, contacts: int, leads: in
                   and not normalize_email(r["Email"]).endswith(("@example.com", "@test.com"))]
     rng.shuffle(crm_emails)
     matching = crm_emails[: audience_size // 2]
-    for email in matching:
-        _add_member(audience, email, rng.choice(["subscribed"] * 8 + ["unsubscribed", "cleaned"]),
-                    "", "", maker.moment(), rng)
+    for n, email in enumerate(matching):
+        status = "unsubscribed" if n == 0 else rng.choice(["subscribed"] * 8 + ["unsubscribed", "cleaned"])
+        _add_member(audience, email, status, "", "", maker.moment(), rng)
     for n in range(audience_size - len(matching)):
         first, last = rng.choice(FIRST), rng.choice(LAST)
         local = "".join(ch for ch in f"{first}{n}".lower() if ch.isascii() and ch.isalnum())
-        status = rng.choice(["subscribed"] * 7 + ["unsubscribed", "cleaned", "archived"])
+        status = (["subscribed", "unsubscribed", "cleaned", "archived"][n] if n < 4 else
+                  rng.choice(["subscribed"] * 7 + ["unsubscribed", "cleaned", "archived"]))
         _add_member(audience, f"{local}@{rng.choice(['gmail.com', 'fjord.no', 'acme.org'])}", status,
                     first, "" if rng.random() < 0.2 else last, maker.moment(), rng)
     mailchimp = MailchimpAccount(dc="us6", api_key_digest=digest(creds.mailchimp_api_key),
@@ -222,7 +223,7 @@ def build_demo(records: int = 2000, seed: int = 7) -> tuple[list[DemoAccount], l
                                          audience_size=max(20, records // 5), list_id="a1b2c3d4e5",
                                          list_name="Newsletter", org_index=1)
     harbor, hy_creds = _build_account("harbor-yoga", rng, contacts=max(20, min(300, records // 10)), leads=0,
-                                      audience_size=max(10, min(120, records // 25)), list_id="f6e5d4c3b2",
+                                      audience_size=max(24, min(120, records // 25)), list_id="f6e5d4c3b2",
                                       list_name="Studio list", org_index=2)
     nw_campaigns = [cid for cid, c in northwind.zoho.campaigns.items() if c["Status"] == "Active"]
     accounts = [

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..clock import shift
 from ..connectors.http import ApiError, TransientError
 from ..model import Direction, Outcome, Reason
 from ..rules.identity import normalize_email
 from ..rules.records import (changes, created_order, judge_email, mappings_in_force, merge_values,
                              new_member_status)
 from .context import RunContext
+from .watermark import Watermark
 
 D = Direction.CRM_TO_MC
 BATCH = 500
@@ -52,8 +52,7 @@ class CrmToMailchimp:
         self.unsubscribes: list[tuple[str, str, str]] = []
         self.memberships: dict[str, set[str]] = {}
         self.retry_ids: set[str] = set()
-        self.max_seen = ""
-        self.ids_at_max: set[str] = set()
+        self.watermark = Watermark(None)
 
     # reading ------------------------------------------------------------------------
     async def read_memberships(self, since: str | None) -> None:
@@ -68,7 +67,8 @@ class CrmToMailchimp:
     async def run(self, cursor: dict, ids: list[str] | None = None) -> dict:
         """Returns the new cursor {"time", "ids"} for this direction."""
         ctx = self.ctx
-        since = shift(cursor["time"], -1) if cursor.get("time") else None
+        self.watermark = Watermark(None if ids else cursor)
+        since = self.watermark.since
         await self.read_memberships(None if ids else since)
         converted = "both" if self.profile.object_type.value == "Leads" else None
         module = self.profile.object_type.value
@@ -83,7 +83,8 @@ class CrmToMailchimp:
             async for page in pages:
                 ctx.check_cancel()
                 for record in page:
-                    if record["id"] in seen or self._before_cursor(record, cursor):
+                    if record["id"] in seen or self.watermark.already_read(
+                            record.get("Modified_Time") or "", record["id"], record):
                         continue
                     seen.add(record["id"])
                     await self.decide(record)
@@ -92,20 +93,7 @@ class CrmToMailchimp:
                 ctx.report()
         await self.flush()
         ctx.state["retry_ids"] = sorted(self.retry_ids)
-        if not self.max_seen:
-            return cursor
-        capped = min(self.max_seen, ctx.state["phase_started"])
-        return {"time": capped, "ids": sorted(self.ids_at_max) if capped == self.max_seen else []}
-
-    def _before_cursor(self, record: dict, cursor: dict) -> bool:
-        stamp = record.get("Modified_Time") or ""
-        if stamp > self.max_seen:
-            self.max_seen, self.ids_at_max = stamp, set()
-        if stamp == self.max_seen:
-            self.ids_at_max.add(record["id"])
-        if self.ctx.only_record or not cursor.get("time"):
-            return False
-        return stamp < cursor["time"] or (stamp == cursor["time"] and record["id"] in cursor.get("ids", []))
+        return cursor if ids else self.watermark.advanced(ctx.state["phase_started"])
 
     # deciding -----------------------------------------------------------------------
     async def decide(self, record: dict) -> None:

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..clock import shift
 from ..connectors.http import ApiError, TransientError
 from ..model import Direction, Outcome, Reason
 from ..rules.identity import email_key, invalid_email_reason, normalize_email
 from ..rules.records import (changes, crm_values, mappings_in_force, member_opts_out, new_crm_record,
                              text_value)
 from .context import RunContext
+from .watermark import Watermark
 
 D = Direction.MC_TO_CRM
 BATCH = 100
@@ -34,34 +34,24 @@ class MailchimpToCrm:
         self.contacts_profile = contacts_profile
         self.mappings = mappings_in_force(self.profile.mappings, self.profile.options.field_mapping)
         self.writes: list[CrmWrite] = []
-        self.max_seen = ""
-        self.seen_at_max: set[str] = set()
+        self.watermark = Watermark(None)
 
     async def run(self, cursor: dict, members: list[dict] | None = None) -> dict:
         ctx = self.ctx
-        since = shift(cursor["time"], -1) if cursor.get("time") else None
+        self.watermark = Watermark(None if members is not None else cursor)
         if members is not None:
-            await self.handle_page(members, cursor)
+            await self.handle_page(members)
         else:
-            async for page in ctx.mailchimp.members(self.profile.audience_id, since):
+            async for page in ctx.mailchimp.members(self.profile.audience_id, self.watermark.since):
                 ctx.check_cancel()
-                await self.handle_page(page, cursor)
+                await self.handle_page(page)
         await self.flush()
-        if not self.max_seen:
-            return cursor
-        capped = min(self.max_seen, ctx.state["phase_started"])
-        return {"time": capped, "ids": sorted(self.seen_at_max) if capped == self.max_seen else []}
+        return cursor if members is not None else self.watermark.advanced(ctx.state["phase_started"])
 
-    async def handle_page(self, page: list[dict], cursor: dict) -> None:
+    async def handle_page(self, page: list[dict]) -> None:
         for member in page:
             email = normalize_email(member.get("email_address"))
-            changed = member.get("last_changed") or ""
-            if changed > self.max_seen:
-                self.max_seen, self.seen_at_max = changed, set()
-            if changed == self.max_seen:
-                self.seen_at_max.add(email)
-            if cursor.get("time") and not self.ctx.only_record and (
-                    changed < cursor["time"] or (changed == cursor["time"] and email in cursor.get("ids", []))):
+            if self.watermark.already_read(member.get("last_changed") or "", email, member):
                 continue
             if email:
                 self.decide(member, email)
@@ -115,10 +105,6 @@ class MailchimpToCrm:
     def _existing(self, member: dict, email: str, crm_id: str, merge: dict, base: dict) -> None:
         ctx = self.ctx
         record = ctx.index.record(crm_id) or {}
-        if record.get("converted"):
-            ctx.outcome(D, Outcome.SKIPPED, crm_id=crm_id, reason=Reason.CONVERTED_LEAD.value,
-                        detail="this Lead was converted; Zoho refuses updates to converted records", **base)
-            return
         update: dict = {}
         if member_opts_out(member.get("status")) and not record.get("opt_out"):
             update["Email_Opt_Out"] = True
@@ -129,6 +115,11 @@ class MailchimpToCrm:
             update |= {k: v for k, v in wanted.items() if v or k != "Last_Name"}
         if not update:
             ctx.outcome(D, Outcome.UNCHANGED, crm_id=crm_id, **base)
+            return
+        if record.get("converted"):
+            ctx.outcome(D, Outcome.SKIPPED, crm_id=crm_id, reason=Reason.CONVERTED_LEAD.value,
+                        detail=f"would set {', '.join(sorted(update))}, but the Lead was converted and Zoho "
+                               "refuses updates to converted records", **base)
             return
         reason = "unsubscribed in Mailchimp" if "Email_Opt_Out" in update and len(update) == 1 else \
             "changed in Mailchimp; Field Mapping is on"

@@ -1,6 +1,7 @@
 """Before a run reads records: field metadata, merge fields, selections and their tags."""
 from __future__ import annotations
 
+from ..clock import parse_iso
 from ..model import BASIC_MAPPINGS, Profile
 from ..rules.records import tag_name
 from .context import RunContext
@@ -38,23 +39,39 @@ def fields_to_read(profile: Profile, meta: dict) -> list[str]:
     return unique[:MAX_FIELDS]
 
 
+SELECTION_NAMES_TTL_S = 3600
+
+
+async def _selection_names(ctx: RunContext) -> dict:
+    """Campaign and view names (and which campaigns are active), cached for an hour or until a full run."""
+    cached = ctx.state.get("selection_names")
+    if cached and not ctx.full and (ctx.clock() - parse_iso(cached["at"])).total_seconds() < SELECTION_NAMES_TTL_S:
+        return cached
+    profile, zoho = ctx.profile, ctx.zoho
+    names: dict = {"at": ctx.now(), "campaigns": {}, "active": [], "views": {}}
+    if profile.segments.campaigns or profile.segments.all_active_campaigns:
+        for campaign in await zoho.campaigns():
+            names["campaigns"][campaign["id"]] = str(campaign.get("Campaign_Name") or campaign["id"])
+            if campaign.get("Status") == "Active":
+                names["active"].append(campaign["id"])
+    if profile.segments.views:
+        names["views"] = {v["id"]: str(v.get("name") or v["id"])
+                          for v in await zoho.custom_views(profile.object_type.value)}
+    ctx.state["selection_names"] = names
+    return names
+
+
 async def selections(ctx: RunContext) -> list[Selection]:
     """Step 1 segmentation as tags; creates missing tags (not on a dry run)."""
-    profile, zoho = ctx.profile, ctx.zoho
-    chosen: list[Selection] = []
-    if profile.segments.campaigns or profile.segments.all_active_campaigns:
-        campaigns = {c["id"]: c for c in await zoho.campaigns()}
-        wanted = set(profile.segments.campaigns)
-        if profile.segments.all_active_campaigns:
-            wanted |= {cid for cid, c in campaigns.items() if c.get("Status") == "Active"}
-        chosen += [Selection("campaign", cid, tag_name("campaign", str(campaigns[cid].get("Campaign_Name") or cid)))
-                   for cid in sorted(wanted) if cid in campaigns]
-    if profile.segments.views:
-        views = {v["id"]: v for v in await zoho.custom_views(profile.object_type.value)}
-        chosen += [Selection("view", vid, tag_name("view", str(views[vid].get("name") or vid)))
-                   for vid in profile.segments.views if vid in views]
-    if not chosen:
-        return chosen
+    profile = ctx.profile
+    if not (profile.segments.campaigns or profile.segments.all_active_campaigns or profile.segments.views):
+        return []
+    names = await _selection_names(ctx)
+    wanted = set(profile.segments.campaigns) | (set(names["active"]) if profile.segments.all_active_campaigns else set())
+    chosen = [Selection("campaign", cid, tag_name("campaign", names["campaigns"][cid]))
+              for cid in sorted(wanted) if cid in names["campaigns"]]
+    chosen += [Selection("view", vid, tag_name("view", names["views"][vid]))
+               for vid in profile.segments.views if vid in names["views"]]
     known = dict(ctx.state.get("tag_ids", {}))
     if any(s.tag not in known for s in chosen):
         known |= await ctx.mailchimp.tags(profile.audience_id)
