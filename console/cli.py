@@ -37,10 +37,10 @@ class SyncopsGroup(click.Group):
         try:
             return super().invoke(ctx)
         except AlreadyRunning as exc:
-            err.print(Text(f"syncops: {exc}", style="yellow"))
+            err.print(Text(f"syncops: {exc}", style="yellow"), soft_wrap=True)
             sys.exit(3)
         except EXPECTED as exc:
-            err.print(Text(f"syncops: {inert(exc, 2000)}", style="red"))
+            err.print(Text(f"syncops: {inert(exc, 2000)}", style="red"), soft_wrap=True)
             sys.exit(2)
 
 

@@ -40,8 +40,6 @@ class ZohoCredentials:
 class ZohoAuth(httpx.Auth):
     """Adds `Zoho-oauthtoken`; refreshes proactively and once more on INVALID_TOKEN, single-flight."""
 
-    requires_response_body = True
-
     def __init__(self, credentials: ZohoCredentials, accounts_client: httpx.AsyncClient) -> None:
         self.credentials = credentials
         self.accounts_client = accounts_client
@@ -75,7 +73,7 @@ class ZohoAuth(httpx.Auth):
         token = self.token if self.token and time.monotonic() < self.expires_at - 300 else await self._refresh(None)
         request.headers["Authorization"] = f"Zoho-oauthtoken {token}"
         response = yield request
-        if response.status_code == 401 and b"INVALID_TOKEN" in response.content:
+        if response.status_code == 401 and b"INVALID_TOKEN" in await response.aread():
             token = await self._refresh(token)
             request.headers["Authorization"] = f"Zoho-oauthtoken {token}"
             yield request
