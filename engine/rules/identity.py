@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 import re
 
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
@@ -38,6 +39,7 @@ def invalid_email_reason(email: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=1 << 18)
 def member_hash(email: str) -> str:
     """Mailchimp's subscriber_hash: md5 of the lower-cased address."""
     return hashlib.md5(normalize_email(email).encode()).hexdigest()

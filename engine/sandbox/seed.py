@@ -19,7 +19,7 @@ FIRST = ["Jane", "Ola", "José", "Zoë", "Øystein", "Amélie", "Li", "Sven", "P
          "Fatima", "Björn", "Chloé", "Mateo", "Aiko", "Olu", "Sara", "Tomás", "Inès", "Ravi", "Anna"]
 LAST = ["Doe", "Nordmann", "García", "Müller", "O'Brien", "Smith", "Łukasiewicz", "Tanaka", "Okafor",
         "Dubois", "Rossi", "Andersson", "Kowalski", "Haddad", "Novák", "Silva", "Chen", "Patel", "Đặng"]
-DOMAINS = ["acme.org", "northwind.org", "mail.com", "fjord.no", "example.com", "univ.edu", "bücher.de"]
+DOMAINS = ["acme.org", "northwind.org", "mail.com", "fjord.no", "univ.edu", "bücher.de"]
 SOURCES = ["Web Form", "Event", "Referral", "Cold Call"]
 TIERS = ["Gold", "Silver", "Bronze", ""]
 LEAD_STATUSES = ["Not Contacted", "Contacted", "Pre-Qualified", "Junk Lead"]
@@ -93,7 +93,7 @@ class _Maker:
             return rng.choice(self.used_emails).upper()  # duplicate differing in case
         local = f"{first}.{last}{n}".lower()
         local = "".join(ch for ch in local if ch.isascii() and (ch.isalnum() or ch in ".'")).replace("'", "")
-        address = f"{local}@{rng.choice(DOMAINS)}"
+        address = f"{local}@{'example.com' if rng.random() < 0.02 else rng.choice(DOMAINS)}"
         if rng.random() < 0.05:
             address = f"  {address.capitalize()} "
         self.used_emails.append(address.strip())

@@ -44,9 +44,19 @@ class ZohoFake:
     def __init__(self, state: SandboxState) -> None:
         self.state = state
         self._sorted = lru_cache(maxsize=64)(self._sorted_ids)
+        self._by_email: dict[tuple[str, str], dict[str, dict]] = {}
 
     def forget_cached_queries(self) -> None:
         self._sorted.cache_clear()
+        self._by_email.clear()
+
+    def email_index(self, account: SandboxAccount, module: str) -> dict[str, dict]:
+        """Live records by normalised email (converted leads excluded), kept up to date by upsert."""
+        key = (account.id, module)
+        if key not in self._by_email:
+            self._by_email[key] = {normalize_email(r.get("Email")): r for r in account.zoho.modules[module].values()
+                                   if r.get("Email") and not r.get("Converted__s")}
+        return self._by_email[key]
 
     # auth ------------------------------------------------------------------------
     def authenticate(self, request: Request) -> SandboxAccount | Response:
@@ -277,8 +287,7 @@ class ZohoFake:
             return zoho_error(400, "LIMIT_EXCEEDED", "you can upsert at most 100 records per call", limit=100)
         org = account.zoho
         records = org.modules[module]
-        by_email = {normalize_email(r.get("Email")): r for r in records.values()
-                    if r.get("Email") and not r.get("Converted__s")}
+        by_email = self.email_index(account, module)
         now = self.state.now()
         results = []
         for item in items:
@@ -327,7 +336,7 @@ class ZohoFake:
             return zoho_error(400, "INVALID_DATA", "the id given seems to be invalid")
         if lead.get("Converted__s"):
             return zoho_error(400, "ID_ALREADY_CONVERTED", "id already converted")
-        contact = convert_lead(self.state, account, lead)
+        contact = convert_lead(self.state, account, lead, self)
         return json_response({"data": [{"code": "SUCCESS", "status": "success",
                                         "message": "The record has been converted successfully",
                                         "details": {"Contacts": {"name": contact["Full_Name"], "id": contact["id"]}}}]})
@@ -345,7 +354,7 @@ class ZohoFake:
         ]
 
 
-def convert_lead(state: SandboxState, account: SandboxAccount, lead: dict) -> dict:
+def convert_lead(state: SandboxState, account: SandboxAccount, lead: dict, fake: "ZohoFake") -> dict:
     """Zoho's lead conversion: the lead stays, flagged; a Contact with its email exists afterwards."""
     org = account.zoho
     now = state.now()
@@ -358,6 +367,7 @@ def convert_lead(state: SandboxState, account: SandboxAccount, lead: dict) -> di
         contact.update(id=org.new_id(), Created_Time=now, Modified_Time=now)
         org.modules["Contacts"][contact["id"]] = contact
     lead.update(Converted__s=True, Converted_Date_Time=now, _converted_contact=contact["id"])
+    fake.forget_cached_queries()
     org.touch(lead, now)
     account.dirty = True
     return contact

@@ -91,7 +91,7 @@ class CrmToMailchimp:
                 if len(self.writes) >= BATCH:
                     await self.flush()
                 ctx.report()
-        await self.flush()
+        await self.flush(final=True)
         ctx.state["retry_ids"] = sorted(self.retry_ids)
         return cursor if ids else self.watermark.advanced(ctx.state["phase_started"])
 
@@ -191,12 +191,15 @@ class CrmToMailchimp:
             self.tags.queue(self.tags.remove, tag, crm_id, previous.get("email") or "")
 
     # writing ------------------------------------------------------------------------
-    async def flush(self) -> None:
+    async def flush(self, final: bool = False) -> None:
+        """Members now; tag changes only once a tag has a full call's worth (or at the end)."""
         writes, self.writes = self.writes, []
         for start in range(0, len(writes), BATCH):
             await self._write_members(writes[start: start + BATCH])
         await self._write_unsubscribes()
-        await self._write_tags()
+        pending = [len(v) for ops in (self.tags.add, self.tags.remove) for v in ops.values()]
+        if final or max(pending, default=0) >= BATCH:
+            await self._write_tags()
         self.ctx.flush_events()
 
     async def _write_members(self, chunk: list[MemberWrite]) -> None:
