@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import httpx
 
@@ -37,11 +38,13 @@ class PlanLimitReached(Exception):
 
 class Workspace:
     def __init__(self, data_dir: Path | None = None, clock: Clock = system_clock,
-                 retry_policy: RetryPolicy | None = None, sandbox_port: int | None = None) -> None:
+                 retry_policy: RetryPolicy | None = None, sandbox_port: int | None = None,
+                 new_run_id: Callable[[], str] = lambda: uuid.uuid4().hex[:12]) -> None:
         self.layout = Layout(Path(data_dir) if data_dir else default_data_dir())
         self.layout.create()
         remove_stale_temp_files(self.layout.root)
         self.clock = clock
+        self.new_run_id = new_run_id
         self.retry_policy = retry_policy or RetryPolicy()
         port = sandbox_port or os.environ.get("SYNCOPS_SANDBOX_PORT")
         self.sandbox_port = int(port) if port else None
@@ -55,6 +58,10 @@ class Workspace:
 
     def now(self) -> str:
         return iso(self.clock())
+
+    def clone(self) -> "Workspace":
+        """A second handle on the same data dir, for another thread (runs keep their own sandbox copy)."""
+        return Workspace(self.layout.root, self.clock, self.retry_policy, self.sandbox_port, self.new_run_id)
 
     # accounts and profiles ---------------------------------------------------------------
     def accounts(self) -> dict[str, Account]:

@@ -65,3 +65,60 @@ class World:
 @pytest.fixture
 def world(demo: Workspace) -> World:
     return World(demo)
+
+
+FIXED_NOW = __import__("datetime").datetime(2026, 11, 20, 10, 0, tzinfo=__import__("datetime").timezone.utc)
+
+
+def fixed_clock():
+    return FIXED_NOW
+
+
+def counter_ids():
+    numbers = iter(range(1, 1_000_000))
+    return lambda: f"run{next(numbers):04d}"
+
+
+@pytest.fixture(scope="session")
+def console_template(tmp_path_factory) -> Path:
+    """A data dir with the demo synced once, on a fixed clock (built once, copied per test)."""
+    from engine.sync.run import RunRequest
+
+    root = tmp_path_factory.mktemp("console") / "data"
+    ws = Workspace(root, clock=fixed_clock, retry_policy=FAST_RETRIES, new_run_id=counter_ids())
+    ws.reset_sandbox(records=300, seed=7)
+    for profile in ws.profiles():
+        ws.run(profile.id, RunRequest(actor="scheduler", trigger="schedule"))
+    return root
+
+
+@pytest.fixture
+def console_ws(console_template: Path, tmp_path: Path) -> Workspace:
+    import itertools
+    import shutil
+
+    target = tmp_path / "console-data"
+    shutil.copytree(console_template, target)
+    numbers = itertools.count(100)
+    return Workspace(target, clock=fixed_clock, retry_policy=FAST_RETRIES,
+                     new_run_id=lambda: f"run{next(numbers):04d}")
+
+
+@pytest.fixture
+def make_console(console_ws: Workspace):
+    from console.app import make_app
+
+    def build(**kwargs):
+        app = make_app(console_ws, clock=fixed_clock, poll_interval=None, actor="ana@support-2", **kwargs)
+        app.animation_level = "none"
+        return app
+
+    return build
+
+
+async def settle(pilot) -> None:
+    """Wait for workers and the messages they posted, then for rendering."""
+    for _ in range(3):
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+    await pilot.pause()

@@ -5,7 +5,6 @@ import getpass
 import os
 import socket
 import time
-import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -57,7 +56,7 @@ class ProfileRunner:
         self.user_progress = on_progress
         self.lock = FileLock(ws.layout.locks / f"run-{profile.id}.lock")
         self.run_doc_id = 0
-        self.run_id = uuid.uuid4().hex[:12]
+        self.run_id = ws.new_run_id()
         self.last_saved = 0.0
         self.cancel = None
 
@@ -158,6 +157,8 @@ class ProfileRunner:
 
         ctx.phase = Direction.CRM_TO_MC.value
         state["phase_started"] = ctx.now()
+        if not state.get(Direction.CRM_TO_MC.value) and not request.record:
+            ctx.totals[Direction.CRM_TO_MC.value] = len(ctx.index.records) or None  # estimate: last full read
         crm_phase = CrmToMailchimp(ctx, fields_to_read(profile, meta), chosen)
         if record_ids != []:
             crm_cursor = await crm_phase.run(state.get(Direction.CRM_TO_MC.value, {}), ids=record_ids)

@@ -1,0 +1,159 @@
+"""The syncops console: a Textual app over the engine's Workspace."""
+from __future__ import annotations
+
+import os
+import threading
+from datetime import datetime
+from typing import Callable
+
+from textual.app import App
+from textual.binding import Binding
+
+from engine.clock import system_clock
+from engine.sync.run import AlreadyRunning, RunRequest, whoami
+from engine.text import inert
+from engine.workspace import Workspace
+from themes import DEFAULT_THEME, TCSS_PATH, THEMES, pick_theme
+
+from .commands import SyncopsCommands
+from .messages import RunEnded, RunProgressed
+
+
+class SyncopsApp(App):
+    CSS_PATH = str(TCSS_PATH)
+    TITLE = "syncops"
+    COMMANDS = App.COMMANDS | {SyncopsCommands}
+    BINDINGS = [
+        Binding("q", "quit", "quit", priority=False),
+        Binding("question_mark", "help", "help"),
+        Binding("colon", "jump", "jump"),
+    ]
+
+    def __init__(self, ws: Workspace, read_only: bool = False, theme: str | None = None,
+                 clock: Callable[[], datetime] = system_clock, poll_interval: float | None = 1.0,
+                 actor: str | None = None) -> None:
+        super().__init__()
+        self.ws = ws
+        self.read_only = read_only
+        self.clock = clock
+        self.poll_interval = poll_interval
+        self.actor = actor or whoami()
+        self.requested_theme = pick_theme(theme, bool(os.environ.get("NO_COLOR")))
+        self.live: dict[int, dict] = {}
+        self.cancels: dict[int, threading.Event] = {}
+        self.finished: dict[int, dict] = {}
+        for theme in THEMES.values():
+            self.register_theme(theme)
+        self.theme = self.requested_theme
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        """The app's own variables, so the stylesheet resolves under any theme."""
+        return dict(THEMES[DEFAULT_THEME].variables)
+
+    def on_mount(self) -> None:
+        from .screens.profiles import ProfilesScreen
+
+        self.push_screen(ProfilesScreen())
+
+    # runs -------------------------------------------------------------------------------
+    def start_run(self, profile_id: int, request: RunRequest, monitor: bool = True) -> bool:
+        """Start a sync in a thread worker; the monitor shows it live, escape leaves it running."""
+        if self.read_only:
+            self.notify("read-only console: runs are disabled", severity="warning")
+            return False
+        if profile_id in self.cancels:
+            self.notify("this profile is already running from this console", severity="warning")
+            return False
+        request.actor = request.actor or self.actor
+        cancel = threading.Event()
+        self.cancels[profile_id] = cancel
+        self.live[profile_id] = {"phase": "starting", "stats": {}, "totals": {}, "recent": [],
+                                 "request": request.__dict__.copy(), "started": self.ws.now()}
+        self.run_worker(lambda: self._run_in_thread(profile_id, request, cancel), thread=True,
+                        group=f"run-{profile_id}", exit_on_error=False, name=f"run {profile_id}")
+        if monitor:
+            from .screens.monitor import RunMonitorScreen
+
+            self.push_screen(RunMonitorScreen(profile_id))
+        return True
+
+    def _run_in_thread(self, profile_id: int, request: RunRequest, cancel: threading.Event) -> None:
+        ws = self.ws.clone()
+        try:
+            run = ws.run(profile_id, request, cancel=cancel,
+                         on_progress=lambda update: self.post_message(RunProgressed(profile_id, update)))
+            self.post_message(RunEnded(profile_id, run))
+        except AlreadyRunning as exc:
+            self.post_message(RunEnded(profile_id, None, str(exc)))
+        except Exception as exc:  # shown to the operator, never a traceback on screen
+            self.post_message(RunEnded(profile_id, None, f"{type(exc).__name__}: {inert(exc, 300)}"))
+
+    def on_run_progressed(self, message: RunProgressed) -> None:
+        live = self.live.setdefault(message.profile_id, {})
+        live.update(message.update)
+        self._tell_screens("show_progress", message.profile_id)
+
+    def on_run_ended(self, message: RunEnded) -> None:
+        self.cancels.pop(message.profile_id, None)
+        live = self.live.pop(message.profile_id, {})
+        if message.error:
+            self.notify(message.error, severity="error", title="run not started" if "already" in message.error
+                        else "run failed", markup=False)
+        elif message.run:
+            self.finished[message.profile_id] = message.run | {"recent": live.get("recent", [])}
+            self.notify(f"run {message.run['run_id']} {message.run['status']}", markup=False,
+                        severity="information" if message.run["status"] in ("succeeded", "partial") else "warning")
+        self._tell_screens("run_ended", message.profile_id)
+
+    def cancel_run(self, profile_id: int) -> bool:
+        cancel = self.cancels.get(profile_id)
+        if cancel is None:
+            return False
+        cancel.set()
+        return True
+
+    def _tell_screens(self, method: str, profile_id: int) -> None:
+        for screen in self.screen_stack:
+            handler = getattr(screen, method, None)
+            if handler:
+                handler(profile_id)
+
+    # navigation --------------------------------------------------------------------------
+    def open_profile(self, profile_id: int) -> None:
+        from .screens.profile import ProfileScreen
+
+        self.push_screen(ProfileScreen(profile_id))
+
+    def open_record(self, key: str) -> None:
+        from .screens.record import RecordScreen
+
+        self.push_screen(RecordScreen(key.strip()))
+
+    def action_jump(self) -> None:
+        from .screens.modals import JumpModal
+
+        def go(target: str | None) -> None:
+            if not target:
+                return
+            try:
+                self.open_profile(self.ws.profile(target).id)
+            except LookupError:
+                self.open_record(target)
+
+        self.push_screen(JumpModal(), go)
+
+    def action_help(self) -> None:
+        from .screens.modals import HelpModal
+
+        self.push_screen(HelpModal(self.screen))
+
+    def copy_id(self, value: str) -> None:
+        self.copy_to_clipboard(inert(value, 500))
+        self.notify(f"copied {inert(value, 80)}", markup=False)
+
+
+def make_app(ws: Workspace, read_only: bool = False, theme: str | None = None,
+             clock: Callable[[], datetime] = system_clock, poll_interval: float | None = 1.0,
+             actor: str | None = None) -> SyncopsApp:
+    """One factory for `syncops`, the tests and the snapshots."""
+    return SyncopsApp(ws, read_only=read_only, theme=theme, clock=clock, poll_interval=poll_interval, actor=actor)

@@ -1,0 +1,51 @@
+"""Messages workers post; only handlers on the UI thread touch widgets."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+
+@dataclass
+class OverviewLoaded(Message):
+    overview: list[dict]
+    running: int
+
+
+@dataclass
+class ProfileLoaded(Message):
+    profile_id: int
+    runs: list[dict]
+    skipped: list[dict]
+    unmapped: dict
+    errors: list[dict]
+
+
+@dataclass
+class HistoryLoaded(Message):
+    key: str
+    events: list[dict]
+
+
+@dataclass
+class RunProgressed(Message):
+    """A burst of progress updates coalesces into the newest one."""
+
+    profile_id: int
+    update: dict
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RunProgressed) and message.profile_id == self.profile_id
+
+
+@dataclass
+class RunEnded(Message):
+    profile_id: int
+    run: dict | None
+    error: str | None = None
+
+
+@dataclass
+class EventsLoaded(Message):
+    title: str
+    events: list[dict]
