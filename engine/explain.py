@@ -60,6 +60,10 @@ def explain_now(events: list[dict]) -> str:
         if e["action"] in ("tagged", "untagged"):
             tags[e.get("tag")] = e["action"] == "tagged"
     converted = next((e for e in reversed(events) if e.get("reason") == "converted_lead" and e.get("contact_id")), None)
+    if last_outcome["action"] == "skipped" and converted and last_outcome.get("reason") == "converted_lead":
+        return inert(f"Converted: Lead {short_id(converted.get('crm_id'))} became Contact "
+                     f"{short_id(converted['contact_id'])} (seen {converted['ts'][:10]}); it left the Leads profile, "
+                     "the member is kept and the Contacts profile syncs it.", 1000)
     if last_outcome["action"] == "skipped":
         text = (f"Not synced: {REASON_TEXT.get(last_outcome.get('reason'), last_outcome.get('reason'))} "
                 f"(skipped in {len({e['run'] for e in skips})} run(s) since {skips[0]['ts'][:10]}).")

@@ -26,7 +26,7 @@ async def test_home_lists_profiles_with_plan_usage(make_console):
         table = app.screen.query_one("#profiles")
         keys = [k.value for k in table.rows]
         assert keys == ["acct:harbor-yoga", "prof:1", "acct:northwind", "prof:2", "prof:3"]
-        assert "Free 1/1" in str(table.get_row("acct:harbor-yoga")[0])
+        assert [str(c) for c in table.get_row("acct:harbor-yoga")[2:4]] == ["Free", "1/1 used"]
 
 
 async def test_trigger_a_run_and_watch_it_to_the_end(make_console):

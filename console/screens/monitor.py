@@ -83,8 +83,7 @@ class RunMonitorScreen(Screen):
         status = state.get("status") or ("done" if done else state.get("phase", "waiting"))
         top = Text(no_wrap=True, overflow="ellipsis")
         top.append(f"{self.profile.name} · {kind} · ", style="bold")
-        top.append(f"started {started[11:19]} by {inert(request.get('actor') or state.get('actor') or '', 40)}"
-                   f" · {status}")
+        top.append(f"{status} · {started[11:19]} by {inert(request.get('actor') or state.get('actor') or '', 40)}")
         self.query_one("#topbar", Static).update(top)
         stats, totals = state.get("stats") or {}, state.get("totals") or {}
         elapsed = max(1.0, (self.app.clock() - parse_iso(started)).total_seconds()) if started else 1.0
@@ -98,7 +97,10 @@ class RunMonitorScreen(Screen):
             self.query_one(f"#label-{direction.name}", Static).update(lit(label))
             bar = self.query_one(f"#bar-{direction.name}", ProgressBar)
             total = totals.get(direction.value)
-            bar.update(total=total if total else (read or 1) if where == "done" else None, progress=read)
+            if where == "done":
+                bar.update(total=max(read, 1), progress=max(read, 1))
+            else:
+                bar.update(total=max(total, read) if total else None, progress=read)
             self.query_one(f"#count-{direction.name}", Static).update(lit(counters_line(s)))
         feed = self.query_one("#feed", Log)
         for event in state.get("recent") or []:

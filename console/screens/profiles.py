@@ -112,17 +112,17 @@ class ProfilesScreen(Screen):
         keep = table.selected_key
         self.wide = self.size.width >= WIDE
         table.clear(columns=True)
-        table.add_column("Account / Profile", width=22 if not self.wide else 34, key="name")
+        table.add_column("Account / Profile", width=22 if not self.wide else 28, key="name")
         table.add_column("Type", width=4)
         if self.wide:
-            table.add_column("Audience", width=12)
+            table.add_column("Audience", width=10)
         table.add_column("Last run", width=8)
         table.add_column("Health", width=9)
         for label in ("New", "Upd", "Skip", "Fail"):
             table.add_column(label, width=4)
         if self.wide:
             table.add_column("Status", width=10)
-            table.add_column("By", width=16)
+            table.add_column("By", width=12)
         now = self.app.clock()
         needle = self.filter_text.lower()
         for entry in self.overview:
@@ -132,8 +132,9 @@ class ProfilesScreen(Screen):
             if not rows:
                 continue
             limit = "∞" if entry["limit"] is None else entry["limit"]
-            header = lit(f"{account.name} · {entry['plan']} {entry['used']}/{limit}", style="bold")
-            table.add_row(header, *[""] * (len(table.columns) - 1), key=f"acct:{account.id}")
+            header = [lit(account.name, style="bold"), ""] + ([""] if self.wide else [])
+            header += [lit(entry["plan"].replace(" + 2 profiles", "+2")), lit(f"{entry['used']}/{limit} used")]
+            table.add_row(*header, *[""] * (len(table.columns) - len(header)), key=f"acct:{account.id}")
             for item in rows:
                 table.add_row(*self._cells(item["profile"], item["last_run"], now), key=f"prof:{item['profile'].id}")
         if keep and keep in [r.value for r in table.rows]:

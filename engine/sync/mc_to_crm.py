@@ -72,6 +72,7 @@ class MailchimpToCrm:
         holder = index.email_owner(email)
         if holder and holder.get("converted_to") is not None or (holder and holder.get("converted_from")):
             ctx.outcome(D, Outcome.SKIPPED, reason=Reason.CONVERTED_LEAD.value, contact_id=holder.get("converted_to"),
+                        crm_id=holder.get("converted_from"),
                         detail="this email's Lead was converted; the Contacts profile syncs it now", **base)
             return
         if holder and holder.get("crm_id"):
