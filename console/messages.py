@@ -15,6 +15,8 @@ class OverviewLoaded(Message):
 @dataclass
 class ProfileLoaded(Message):
     profile_id: int
+    account_name: str
+    selection_names: dict
     runs: list[dict]
     skipped: list[dict]
     unmapped: dict
@@ -25,6 +27,7 @@ class ProfileLoaded(Message):
 class HistoryLoaded(Message):
     key: str
     events: list[dict]
+    profile_names: dict[int, str]
 
 
 @dataclass

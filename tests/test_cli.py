@@ -62,7 +62,7 @@ def test_history_of_a_converted_lead_before_and_after_the_option(cli, tmp_path):
     assert cli("set", "Leads", "delete-converted-leads", "on").exit_code == 0
     cli("run", "Leads", "--full")
     after = cli("history", lead["id"])
-    assert "was converted to Contact" in " ".join(after.output.split())
+    assert f"Converted: Lead …{lead['id'][-4:]} became Contact" in " ".join(after.output.split())
 
 
 def test_run_exit_codes(cli, tmp_path):

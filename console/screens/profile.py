@@ -85,27 +85,28 @@ class ProfileScreen(Screen):
         last = next((r for r in runs if not r.get("dry_run")), None)
         errors = ws.run_events(last["run_id"], "failed") if last else []
         self.profile = profile
-        self.post_message(ProfileLoaded(profile.id, runs, ws.skipped(profile.id), ws.unmapped(profile.id), errors))
+        names = ws.cursors.get(profile.id).get("selection_names") or {}
+        self.post_message(ProfileLoaded(profile.id, ws.account(profile.account).name, names, runs,
+                                        ws.skipped(profile.id), ws.unmapped(profile.id), errors))
 
     @on(ProfileLoaded)
     def show(self, message: ProfileLoaded) -> None:
         self.data = message
         profile = self.profile
-        account = self.app.ws.account(profile.account)
         top = Text(no_wrap=True, overflow="ellipsis")
-        top.append(f"{profile.name} · {account.name}", style="bold")
+        top.append(f"{profile.name} · {message.account_name}", style="bold")
         top.append(f" · profile {profile.id}" + ("  READ-ONLY" if self.app.read_only else ""))
         self.query_one("#topbar", Static).update(top)
-        self.query_one("#settings", Static).update(lines(*self.settings_text(profile)))
+        self.query_one("#settings", Static).update(lines(*self.settings_text(profile, message.selection_names)))
         self.fill_last()
         self.fill_skipped()
         self.fill_unmapped()
         self.fill_runs()
         self.fill_errors()
 
-    def settings_text(self, profile: Profile) -> tuple[str, str, str]:
+    @staticmethod
+    def settings_text(profile: Profile, names: dict) -> tuple[str, str, str]:
         o, s = profile.options, profile.segments
-        names = (self.app.ws.cursors.get(profile.id).get("selection_names") or {})
         picks = [names.get("campaigns", {}).get(c, c) for c in s.campaigns]
         picks += [names.get("views", {}).get(v, v) for v in s.views]
         step1 = f"Step 1 {profile.object_type.value}; " + (
@@ -274,11 +275,11 @@ class ProfileScreen(Screen):
         self.app.push_screen(ConfirmModal(question, "Turn on" if turning_on else "Turn off"),
                              lambda ok: ok and self.set_converted(turning_on))
 
+    @work(thread=True, exclusive=True, group="option", exit_on_error=False)
     def set_converted(self, on_: bool) -> None:
         if self.app.read_only:
             return
-        self.profile = self.app.ws.set_option(self.profile_id, "delete-converted-leads", "on" if on_ else "off",
-                                              actor=self.app.actor)
+        self.app.ws.set_option(self.profile_id, "delete-converted-leads", "on" if on_ else "off", actor=self.app.actor)
         self.app.notify(f"Delete converted Leads {'ON' if on_ else 'OFF'} (recorded in the audit log)")
         self.load()
 

@@ -41,12 +41,13 @@ class RecordScreen(Screen):
 
     @work(thread=True, exclusive=True, group="history", exit_on_error=False)
     def load(self) -> None:
-        self.post_message(HistoryLoaded(self.key, self.app.ws.history(self.key)))
+        names = {p.id: p.name.split(" → ")[0] for p in self.app.ws.profiles()}
+        self.post_message(HistoryLoaded(self.key, self.app.ws.history(self.key), names))
 
     @on(HistoryLoaded)
     def show(self, message: HistoryLoaded) -> None:
         self.events = message.events
-        names = {p.id: p.name.split(" → ")[0] for p in self.app.ws.profiles()}
+        names = message.profile_names
         self.query_one("#now", Static).update(lit(f"Now: {explain_now(message.events)}", limit=600))
         table = self.query_one("#timeline", OpsTable)
         table.clear(columns=True)
