@@ -262,3 +262,6 @@ def scheduler(ctx, once, tick) -> None:
 from .sandbox_cli import sandbox  # noqa: E402  (registers the `sandbox` group)
 
 main.add_command(sandbox)
+
+if __name__ == "__main__":
+    main()

@@ -173,3 +173,42 @@ async def test_hostile_names_are_shown_literally(make_console, console_ws):
         shown = next(n for n in names if "bold" in n)
         assert shown.startswith("[bold red]x[/]") and "\x1b" not in shown and "\u202e" not in shown
         assert isinstance(app.screen_stack[1], ProfilesScreen)
+
+
+async def test_a_profile_running_elsewhere_gives_a_clear_message(make_console, console_ws):
+    from filelock import FileLock
+
+    from engine.sync.run import RunRequest
+
+    app = make_console()
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        with FileLock(console_ws.layout.locks / "run-2.lock"):
+            app.start_run(2, RunRequest(), monitor=False)
+            await settle(pilot)
+        messages = [n.message for n in app._notifications]
+        assert any("already running" in m for m in messages)
+        assert 2 not in app.cancels
+
+
+async def test_runs_started_by_another_process_show_up(make_console, console_ws):
+    import asyncio
+
+    from console.app import make_app
+    from engine.sync.run import RunRequest
+
+    from .conftest import fixed_clock
+
+    app = make_app(console_ws, clock=fixed_clock, poll_interval=0.05, actor="ana@support-2")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        other = console_ws.clone()
+        run = await asyncio.to_thread(other.run, 2, RunRequest(actor="cli@other-box"))
+        for _ in range(40):
+            await pilot.pause(0.05)
+            await app.workers.wait_for_complete()
+            shown = {p["profile"].id: p["last_run"] for a in app.screen.overview for p in a["profiles"]}
+            if shown[2]["run_id"] == run["run_id"]:
+                break
+        assert shown[2]["run_id"] == run["run_id"] and shown[2]["actor"] == "cli@other-box"
+        assert "cli@other-box" in str(app.screen.query_one("#profiles").get_row("prof:2")[-1])

@@ -197,6 +197,13 @@ class ZohoClient:
         body = await self._get(f"/{module}/search", {"email": email})
         return (body or {}).get("data") or []
 
+    async def deleted(self, module: str, since: str | None = None) -> list[dict]:
+        """Records deleted (recycle bin and permanent) since `since`; Zoho keeps them 60/120 days."""
+        out = []
+        async for page in self._pages(f"/{module}/deleted", {"type": "all"}, since):
+            out.extend(page)
+        return out
+
     async def convert_lead(self, lead_id: str) -> dict:
         response = await self.http.send("POST", f"{self.base}/Leads/{lead_id}/actions/convert", zoho_error_text,
                                         content=orjson.dumps({"data": [{}]}),
