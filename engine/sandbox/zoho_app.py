@@ -40,6 +40,18 @@ def item_error(code: str, message: str, **details: object) -> dict:
     return {"code": code, "details": details, "message": message, "status": "error"}
 
 
+def authenticated(handler):
+    """Runs the handler with the caller's account, or answers 401 INVALID_TOKEN."""
+
+    async def wrapper(self: "ZohoFake", request: Request) -> Response:
+        account = self.authenticate(request)
+        if isinstance(account, Response):
+            return account
+        return await handler(self, request, account)
+
+    return wrapper
+
+
 class ZohoFake:
     def __init__(self, state: SandboxState) -> None:
         self.state = state
@@ -180,28 +192,22 @@ class ZohoFake:
                 "previous_page_token": None, "page_token_expiry": None}
         return json_response({"data": data, "info": info})
 
-    async def list_records(self, request: Request) -> Response:
-        account = self.authenticate(request)
-        if isinstance(account, Response):
-            return account
+    @authenticated
+    async def list_records(self, request: Request, account: SandboxAccount) -> Response:
         module = request.path_params["module"]
         if module not in MODULES:
             return zoho_error(400, "INVALID_MODULE", "the module name given seems to be invalid")
         return self._page(request, account, module)
 
-    async def campaign_members(self, request: Request) -> Response:
-        account = self.authenticate(request)
-        if isinstance(account, Response):
-            return account
+    @authenticated
+    async def campaign_members(self, request: Request, account: SandboxAccount) -> Response:
         campaign, module = request.path_params["campaign"], request.path_params["module"]
         if campaign not in account.zoho.campaigns or module not in PEOPLE:
             return zoho_error(404, "INVALID_URL_PATTERN", "Please check if the URL trying to access is a correct one")
         return self._page(request, account, module, campaign=campaign)
 
-    async def search(self, request: Request) -> Response:
-        account = self.authenticate(request)
-        if isinstance(account, Response):
-            return account
+    @authenticated
+    async def search(self, request: Request, account: SandboxAccount) -> Response:
         module = request.path_params["module"]
         email = normalize_email(request.query_params.get("email"))
         if module not in PEOPLE or not email:
@@ -212,10 +218,8 @@ class ZohoFake:
             return Response(status_code=204)
         return json_response({"data": found[:200], "info": {"count": len(found), "more_records": False}})
 
-    async def fields(self, request: Request) -> Response:
-        account = self.authenticate(request)
-        if isinstance(account, Response):
-            return account
+    @authenticated
+    async def fields(self, request: Request, account: SandboxAccount) -> Response:
         module = request.query_params.get("module")
         if module not in PEOPLE:
             return zoho_error(400, "REQUIRED_PARAM_MISSING", "module is required", param_name="module")
@@ -227,10 +231,8 @@ class ZohoFake:
                 for f in account.zoho.custom_fields.get(module, [])]
         return json_response({"fields": out})
 
-    async def custom_views(self, request: Request) -> Response:
-        account = self.authenticate(request)
-        if isinstance(account, Response):
-            return account
+    @authenticated
+    async def custom_views(self, request: Request, account: SandboxAccount) -> Response:
         module = request.query_params.get("module")
         if not module:
             return zoho_error(400, "REQUIRED_PARAM_MISSING", "module is required", param_name="module")
@@ -239,10 +241,8 @@ class ZohoFake:
                  for v in account.zoho.views.get(module, [])]
         return json_response({"custom_views": views, "info": {"count": len(views), "more_records": False}})
 
-    async def deleted(self, request: Request) -> Response:
-        account = self.authenticate(request)
-        if isinstance(account, Response):
-            return account
+    @authenticated
+    async def deleted(self, request: Request, account: SandboxAccount) -> Response:
         items = account.zoho.deleted.get(request.path_params["module"], [])
         if not items:
             return Response(status_code=204)
@@ -269,10 +269,8 @@ class ZohoFake:
             return item_error("CONVERTED_RECORD", "can't update the converted record")
         return None
 
-    async def upsert(self, request: Request) -> Response:
-        account = self.authenticate(request)
-        if isinstance(account, Response):
-            return account
+    @authenticated
+    async def upsert(self, request: Request, account: SandboxAccount) -> Response:
         module = request.path_params["module"]
         if module not in PEOPLE:
             return zoho_error(400, "INVALID_MODULE", "the module name given seems to be invalid")
@@ -326,10 +324,8 @@ class ZohoFake:
                 "status": "success", "details": {"id": record["id"], "Modified_Time": record["Modified_Time"],
                                                  "Created_Time": record["Created_Time"]}}
 
-    async def convert(self, request: Request) -> Response:
-        account = self.authenticate(request)
-        if isinstance(account, Response):
-            return account
+    @authenticated
+    async def convert(self, request: Request, account: SandboxAccount) -> Response:
         org = account.zoho
         lead = org.modules["Leads"].get(request.path_params["id"])
         if lead is None:
