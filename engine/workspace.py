@@ -227,7 +227,7 @@ class Workspace:
             events = self._events_in(refs | more, email or next(iter(emails), None), crm_ids | {crm_id} - {None})
         unique = {(e["run"], e["ts"], e["action"], e.get("crm_id"), e.get("email"), e.get("tag"), e["dir"]): e
                   for e in events}
-        return sorted(unique.values(), key=lambda e: (e["ts"], e["run"]))
+        return sorted(unique.values(), key=lambda e: (e["ts"], e.get("seq", 0)))
 
     def _events_in(self, refs: set, email: str | None, crm_ids: set) -> list[dict]:
         out = []

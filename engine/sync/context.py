@@ -56,7 +56,7 @@ class RunContext:
     def event(self, direction: Direction, action: str, *, crm_id: str | None = None, email: str | None = None,
               **details: object) -> dict:
         """One thing that happened to one record; recorded with the next flush."""
-        event = {"ts": self.now(), "run": self.run_id, "profile": self.profile.id, "dir": direction.value,
+        event = {"ts": self.now(), "seq": time.time_ns(), "run": self.run_id, "profile": self.profile.id, "dir": direction.value,
                  "object": self.profile.object_type.value, "action": action}
         if crm_id:
             event["crm_id"] = crm_id
