@@ -76,6 +76,15 @@ class ApiTransport:
         self.rng = rng or random.Random()
         self.requests = 0
         self.retries = 0
+        self.work: dict[str, list[int]] = {}  # stream -> [items, items allowed per call]
+
+    def note(self, stream: str, items: int, per_call: int) -> None:
+        """Record work done, so a run can compare its requests with the fewest the API allows."""
+        entry = self.work.setdefault(stream, [0, per_call])
+        entry[0] += items
+
+    def minimum_requests(self) -> int:
+        return sum(max(1, -(-items // per_call)) for items, per_call in self.work.values())
 
     def _wait(self, retry_state) -> float:
         self.retries += 1

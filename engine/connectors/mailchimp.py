@@ -61,6 +61,7 @@ class MailchimpClient:
                 params["since_last_changed"] = since
             body = await self._call("GET", f"/lists/{list_id}/members", params=params)
             page = [m for m in body.get("members") or [] if isinstance(m, dict)]
+            self.http.note(f"read members {list_id}", len(page), PAGE_SIZE)
             if page:
                 yield page
             offset += PAGE_SIZE
@@ -70,24 +71,29 @@ class MailchimpClient:
     async def batch_subscribe(self, list_id: str, members: list[dict], update_existing: bool) -> dict:
         if not 0 < len(members) <= BATCH_SIZE:
             raise ValueError(f"batch subscribe takes 1-{BATCH_SIZE} members")
+        self.http.note(f"batch subscribe {list_id}", len(members), BATCH_SIZE)
         return await self._call("POST", f"/lists/{list_id}", {"members": members, "update_existing": update_existing})
 
     async def tags(self, list_id: str) -> dict[str, str]:
         """Tag name -> segment id of the audience's tags (static segments)."""
+        self.http.note(f"tags {list_id}", 1, 1)
         body = await self._call("GET", f"/lists/{list_id}/segments", params={"type": "static", "count": 1000})
         return {s["name"]: str(s["id"]) for s in body.get("segments") or [] if isinstance(s, dict)}
 
     async def create_tag(self, list_id: str, name: str) -> str:
+        self.http.note(f"create tag {name}", 1, 1)
         body = await self._call("POST", f"/lists/{list_id}/segments", {"name": name, "static_segment": []})
         return str(body["id"])
 
     async def change_tag(self, list_id: str, segment_id: str, add: list[str], remove: list[str]) -> dict:
         if len(add) > BATCH_SIZE or len(remove) > BATCH_SIZE:
             raise ValueError(f"a tag change takes at most {BATCH_SIZE} additions and removals")
+        self.http.note(f"tag {segment_id} {'+' if add else '-'}", len(add) + len(remove), BATCH_SIZE)
         return await self._call("POST", f"/lists/{list_id}/segments/{segment_id}",
                                 {"members_to_add": add, "members_to_remove": remove})
 
     async def merge_fields(self, list_id: str) -> list[dict]:
+        self.http.note(f"merge fields {list_id}", 1, 1)
         body = await self._call("GET", f"/lists/{list_id}/merge-fields", params={"count": 1000})
         return body.get("merge_fields") or []
 

@@ -121,10 +121,12 @@ class ZohoClient:
             query |= {"page_token": token} if token else {"page": page}
             body = await self._get(path, query, headers)
             if body is None:
+                self.http.note(f"read {path}", 0, PAGE_SIZE)
                 return
             data = body.get("data")
             if not isinstance(data, list):
                 raise ApiError(API, f"GET {path}: response has no data array")
+            self.http.note(f"read {path}", len(data), PAGE_SIZE)
             yield [r for r in data if isinstance(r, dict) and isinstance(r.get("id"), str)]
             info = body.get("info") or {}
             if not info.get("more_records"):
@@ -186,14 +188,17 @@ class ZohoClient:
         return out
 
     async def custom_views(self, module: str) -> list[dict]:
+        self.http.note(f"views {module}", 1, 1)
         body = await self._get("/settings/custom_views", {"module": module})
         return (body or {}).get("custom_views") or []
 
     async def fields(self, module: str) -> list[dict]:
+        self.http.note(f"fields {module}", 1, 1)
         body = await self._get("/settings/fields", {"module": module})
         return (body or {}).get("fields") or []
 
     async def search_email(self, module: str, email: str) -> list[dict]:
+        self.http.note(f"search {module}", 1, 1)
         body = await self._get(f"/{module}/search", {"email": email})
         return (body or {}).get("data") or []
 
@@ -216,6 +221,7 @@ class ZohoClient:
         """One result per record, in order; never assumes a 2xx means every record succeeded."""
         if not 0 < len(records) <= WRITE_BATCH:
             raise ValueError(f"upsert takes 1-{WRITE_BATCH} records")
+        self.http.note(f"upsert {module}", len(records), WRITE_BATCH)
         body = {"data": records, "duplicate_check_fields": ["Email"], "trigger": []}
         response = await self.http.send("POST", f"{self.base}/{module}/upsert", zoho_error_text,
                                         content=orjson.dumps(body), headers={"Content-Type": "application/json"})

@@ -16,6 +16,7 @@ def normalize_email(raw: object) -> str:
     return raw.strip().lower()
 
 
+@lru_cache(maxsize=1 << 18)
 def invalid_email_reason(email: str) -> str | None:
     """Why a normalised email cannot be synced, or None when its shape is valid (RFC 5321 lengths)."""
     if len(email) > 254:
@@ -30,7 +31,7 @@ def invalid_email_reason(email: str) -> str | None:
     if domain.endswith(".") or "." not in domain:
         return "domain must have a dot and no trailing dot"
     try:
-        ascii_domain = domain.encode("idna").decode("ascii")
+        ascii_domain = domain if domain.isascii() else domain.encode("idna").decode("ascii")
     except UnicodeError:
         return "domain is not a valid internationalised name"
     labels = ascii_domain.split(".")
@@ -45,6 +46,7 @@ def member_hash(email: str) -> str:
     return hashlib.md5(normalize_email(email).encode()).hexdigest()
 
 
+@lru_cache(maxsize=1 << 18)
 def email_key(email: str) -> int:
     """60-bit integer of the member hash: a TinyDB doc_id for lookups by email."""
     return int(member_hash(email)[:15], 16)

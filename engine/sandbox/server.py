@@ -22,7 +22,7 @@ class Sandbox:
     def __init__(self, root: Path, clock: Clock = system_clock) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
-        self.state = SandboxState(root, clock).load()
+        self.state = SandboxState(root, clock)  # loaded by session(), under the lock
         self.lock = FileLock(root / "sandbox.lock")
         zoho_api, zoho_accounts, self.zoho = zoho_apps(self.state)
         self.zoho_faults = FaultInjector(zoho_api, self.state,
@@ -75,6 +75,8 @@ async def serve(sandbox: Sandbox, port: int, save_every_s: float = 1.0) -> None:
     """Serve the fakes on loopback, saving changed state every second and on shutdown."""
     import uvicorn
 
+    with sandbox.lock:
+        sandbox.state.load()
     config = uvicorn.Config(sandbox.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
 

@@ -7,7 +7,6 @@ scans the whole history.
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 import orjson
@@ -27,27 +26,31 @@ class HistoryKeys:
 
     def __init__(self, store: Path, locks: Path) -> None:
         self.file = LockedFile(store / "history" / "keys.json", locks)
-        self.pending: dict[str, dict[str, set]] = {"by_email": defaultdict(set), "by_crm": defaultdict(set)}
+        self.pending: dict[tuple[int, int], tuple[set[str], set[str]]] = {}
 
     def note(self, event: dict, ref: tuple[int, int]) -> None:
+        emails, crm_ids = self.pending.setdefault(ref, (set(), set()))
         if event.get("email"):
-            self.pending["by_email"][str(email_key(event["email"]))].add(ref)
+            emails.add(event["email"])
         if event.get("crm_id"):
-            self.pending["by_crm"][str(event["crm_id"])].add(ref)
+            crm_ids.add(event["crm_id"])
 
     def flush(self) -> None:
-        if not any(self.pending.values()):
+        """One locked read-modify-write of the index for everything noted since the last flush."""
+        if not self.pending:
             return
         with self.file.lock:
             data = read_json_file(self.file.path) or {}
-            for table, adds in self.pending.items():
-                current = data.setdefault(table, {})
-                for key, refs in adds.items():
-                    known = {tuple(r) for r in current.get(key, {}).get("s", [])}
-                    current[key] = {"s": sorted(known | refs)}
+            by_email, by_crm = data.setdefault("by_email", {}), data.setdefault("by_crm", {})
+            for ref, (emails, crm_ids) in self.pending.items():
+                pair = list(ref)
+                for table, keys in ((by_email, (str(email_key(e)) for e in emails)), (by_crm, crm_ids)):
+                    for key in keys:
+                        refs = table.setdefault(key, {"s": []})["s"]
+                        if pair not in refs:
+                            refs.append(pair)
             atomic_write_bytes(self.file.path, orjson.dumps(data))
-        for adds in self.pending.values():
-            adds.clear()
+        self.pending.clear()
 
     def refs(self, email: str | None = None, crm_id: str | None = None) -> set[tuple[int, int]]:
         table = self.file.db.storage.read() or {}

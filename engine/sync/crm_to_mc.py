@@ -192,14 +192,13 @@ class CrmToMailchimp:
 
     # writing ------------------------------------------------------------------------
     async def flush(self, final: bool = False) -> None:
-        """Members now; tag changes only once a tag has a full call's worth (or at the end)."""
-        writes, self.writes = self.writes, []
+        """Full calls of 500 members and of 500 tag changes; remainders wait for the end of the phase."""
+        ready = len(self.writes) if final else len(self.writes) - len(self.writes) % BATCH
+        writes, self.writes = self.writes[:ready], self.writes[ready:]
         for start in range(0, len(writes), BATCH):
             await self._write_members(writes[start: start + BATCH])
         await self._write_unsubscribes()
-        pending = [len(v) for ops in (self.tags.add, self.tags.remove) for v in ops.values()]
-        if final or max(pending, default=0) >= BATCH:
-            await self._write_tags()
+        await self._write_tags(final)
         self.ctx.flush_events()
 
     async def _write_members(self, chunk: list[MemberWrite]) -> None:
@@ -299,13 +298,16 @@ class CrmToMailchimp:
                 ctx.event(D, "unsubscribed", crm_id=crm_id, email=email, target="mailchimp",
                           detail="opted out in CRM; 'Unsubscribe in marketing when opted out in CRM' is on")
 
-    async def _write_tags(self) -> None:
+    async def _write_tags(self, final: bool) -> None:
+        """Full calls of 500 as they fill up; the remainders at the end of the phase."""
         ctx = self.ctx
         segment_ids = {s.tag: s.segment_id for s in self.selections} | ctx.state.get("tag_ids", {})
         for ops, adding in ((self.tags.add, True), (self.tags.remove, False)):
             for tag, members in ops.items():
-                for start in range(0, len(members), BATCH):
-                    chunk = members[start: start + BATCH]
+                ready = len(members) if final else len(members) - len(members) % BATCH
+                chunks = [members[start: start + BATCH] for start in range(0, ready, BATCH)]
+                del members[:ready]
+                for chunk in chunks:
                     emails = [email for _, email in chunk if email]
                     if not ctx.dry_run and emails and segment_ids.get(tag):
                         try:
@@ -325,4 +327,3 @@ class CrmToMailchimp:
                         setattr(ctx.stats[D], "tagged" if adding else "untagged",
                                 getattr(ctx.stats[D], "tagged" if adding else "untagged") + 1)
                         ctx.event(D, "tagged" if adding else "untagged", crm_id=crm_id, email=email or None, tag=tag)
-        self.tags = TagOps()

@@ -45,7 +45,7 @@ class MailchimpToCrm:
             async for page in ctx.mailchimp.members(self.profile.audience_id, self.watermark.since):
                 ctx.check_cancel()
                 await self.handle_page(page)
-        await self.flush()
+        await self.flush(final=True)
         return cursor if members is not None else self.watermark.advanced(ctx.state["phase_started"])
 
     async def handle_page(self, page: list[dict]) -> None:
@@ -126,8 +126,10 @@ class MailchimpToCrm:
             "changed in Mailchimp; Field Mapping is on"
         self.writes.append(CrmWrite(email, update | {"id": crm_id}, crm_id, record, reason))
 
-    async def flush(self) -> None:
-        writes, self.writes = self.writes, []
+    async def flush(self, final: bool = False) -> None:
+        """Full upserts of 100; the remainder waits for the end of the phase."""
+        ready = len(self.writes) if final else len(self.writes) - len(self.writes) % BATCH
+        writes, self.writes = self.writes[:ready], self.writes[ready:]
         for start in range(0, len(writes), BATCH):
             await self._upsert(writes[start: start + BATCH])
         self.ctx.flush_events()

@@ -131,6 +131,8 @@ class ProfileRunner:
                 await zoho.aclose()
                 await mailchimp.aclose()
             requests = {"zoho": zoho.http.requests, "mailchimp": mailchimp.http.requests,
+                        "zoho_minimum": zoho.http.minimum_requests(),
+                        "mailchimp_minimum": mailchimp.http.minimum_requests(),
                         "retries": zoho.http.retries + mailchimp.http.retries, "token_refreshes": zoho.auth.refreshes}
         doc = {"status": status, "error": error, "finished_at": ws.now(), "phase": "done",
                "stats": ctx.stats_doc(), "requests": requests, "heartbeat_at": ws.now()}
