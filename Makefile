@@ -22,3 +22,9 @@ test: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache snapshot_report.html
+
+bench: setup
+	$(PY) -m bench
+
+bench-quick: setup
+	$(PY) -m bench --quick

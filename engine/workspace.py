@@ -265,11 +265,11 @@ class Workspace:
         return out
 
     # sandbox --------------------------------------------------------------------------------
-    def reset_sandbox(self, records: int = 2000, seed: int = 7) -> dict:
-        """Fresh demo accounts, profiles and sandbox data; the store is emptied."""
+    def reset_sandbox(self, records: int = 2000, seed: int = 7, leads: int | None = None) -> dict:
+        """Fresh demo accounts, profiles and sandbox data; the sandbox profiles' history is cleared."""
         from .sandbox.reset import reset_sandbox
 
-        return reset_sandbox(self, records, seed)
+        return reset_sandbox(self, records, seed, leads)
 
     def iter_due(self) -> Iterator[Profile]:
         """Profiles whose schedule says they are due now."""

@@ -29,10 +29,10 @@ def _forget_sandbox_profiles(ws: "Workspace", sandbox_accounts: set[str]) -> Non
         keys.unlink()
 
 
-def reset_sandbox(ws: "Workspace", records: int, seed: int) -> dict:
+def reset_sandbox(ws: "Workspace", records: int, seed: int, leads: int | None = None) -> dict:
     if records < 10:
         raise ValueError("the sandbox needs at least 10 records")
-    accounts, profiles = build_demo(records, seed)
+    accounts, profiles = build_demo(records, seed, leads)
     existing = {}
     try:
         existing = ws.accounts()

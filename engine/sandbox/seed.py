@@ -216,10 +216,12 @@ def _build_account(account_id: str, rng: random.Random, contacts: int, leads: in
     return SandboxAccount(id=account_id, zoho=org, mailchimp=mailchimp, dirty=True), creds
 
 
-def build_demo(records: int = 2000, seed: int = 7) -> tuple[list[DemoAccount], list[DemoProfile]]:
-    """records: the number of Contacts in the large (Northwind) org."""
+def build_demo(records: int = 2000, seed: int = 7, leads: int | None = None
+               ) -> tuple[list[DemoAccount], list[DemoProfile]]:
+    """records: the number of Contacts in the large (Northwind) org; leads defaults to 40% of that."""
     rng = random.Random(seed)
-    northwind, nw_creds = _build_account("northwind", rng, contacts=records, leads=max(20, records * 2 // 5),
+    leads = max(20, records * 2 // 5) if leads is None else leads
+    northwind, nw_creds = _build_account("northwind", rng, contacts=records, leads=leads,
                                          audience_size=max(20, records // 5), list_id="a1b2c3d4e5",
                                          list_name="Newsletter", org_index=1)
     harbor, hy_creds = _build_account("harbor-yoga", rng, contacts=max(20, min(300, records // 10)), leads=0,

@@ -52,7 +52,7 @@ class CrmToMailchimp:
         self.unsubscribes: list[tuple[str, str, str]] = []
         self.memberships: dict[str, set[str]] = {}
         self.retry_ids: set[str] = set()
-        self.watermark = Watermark(None)
+        self.watermark = Watermark(None, since_is_inclusive=False)
 
     # reading ------------------------------------------------------------------------
     async def read_memberships(self, since: str | None) -> None:
@@ -67,7 +67,7 @@ class CrmToMailchimp:
     async def run(self, cursor: dict, ids: list[str] | None = None) -> dict:
         """Returns the new cursor {"time", "ids"} for this direction."""
         ctx = self.ctx
-        self.watermark = Watermark(None if ids else cursor)
+        self.watermark = Watermark(None if ids else cursor, since_is_inclusive=False)  # If-Modified-Since: after
         since = self.watermark.since
         await self.read_memberships(None if ids else since)
         converted = "both" if self.profile.object_type.value == "Leads" else None

@@ -34,11 +34,11 @@ class MailchimpToCrm:
         self.contacts_profile = contacts_profile
         self.mappings = mappings_in_force(self.profile.mappings, self.profile.options.field_mapping)
         self.writes: list[CrmWrite] = []
-        self.watermark = Watermark(None)
+        self.watermark = Watermark(None, since_is_inclusive=True)
 
     async def run(self, cursor: dict, members: list[dict] | None = None) -> dict:
         ctx = self.ctx
-        self.watermark = Watermark(None if members is not None else cursor)
+        self.watermark = Watermark(None if members is not None else cursor, since_is_inclusive=True)
         if members is not None:
             await self.handle_page(members)
         else:

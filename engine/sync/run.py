@@ -1,11 +1,12 @@
 """One run of one profile: lock, read → decide → write in batches, checkpoint, record the run."""
 from __future__ import annotations
 
+import gc
 import getpass
 import os
 import socket
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,22 @@ def whoami() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}" + (f" (ssh {ssh})" if ssh else "")
 
 
+@contextmanager
+def collector_paused():
+    """A run builds hundreds of thousands of acyclic dicts; the cyclic GC re-scanning them cost ~35%
+    of a 30k-record run (measured). Pause it for the run and collect once afterwards."""
+    was_enabled = gc.isenabled()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+        gc.unfreeze()
+        gc.collect()
+
+
 @dataclass
 class RunRequest:
     full: bool = False
@@ -71,7 +88,8 @@ class ProfileRunner:
         self.acquire()
         try:
             self._recover_abandoned()
-            return await self._run(cancel)
+            with collector_paused():
+                return await self._run(cancel)
         finally:
             self.lock.release()
 

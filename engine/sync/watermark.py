@@ -1,16 +1,20 @@
-"""Per-direction cursor: the newest change time seen, and fingerprints of what was seen at that time.
+"""Per-direction cursor: the newest change time seen, and what was seen at that time.
 
-Both APIs stamp changes to the second, so a change made in the same second as the cursor must
-not be mistaken for one already read: an item at the cursor time is skipped only when its
-content is exactly what was read before.
+Both APIs stamp changes to the second. While the cursor's second may still receive changes,
+an item stamped with it is skipped only when its content is exactly what was read before
+(a fingerprint). Once the run started comfortably after that second (more than CLOCK_SKEW_S),
+nothing new can be stamped with it: the cursor is "closed" and the next read starts after it.
 """
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 
 import orjson
 
-from ..clock import shift
+from ..clock import parse_iso, shift
+
+CLOCK_SKEW_S = 2
 
 
 def fingerprint(item: dict) -> str:
@@ -18,17 +22,23 @@ def fingerprint(item: dict) -> str:
 
 
 class Watermark:
-    def __init__(self, cursor: dict | None) -> None:
+    def __init__(self, cursor: dict | None, since_is_inclusive: bool) -> None:
         cursor = cursor or {}
         self.time: str = cursor.get("time") or ""
+        self.closed: bool = bool(cursor.get("closed"))
         self.seen: dict[str, str] = cursor.get("seen") or {}
+        self.inclusive = since_is_inclusive
         self.max_seen = ""
         self.at_max: dict[str, str] = {}
 
     @property
     def since(self) -> str | None:
-        """What to ask the API for: one second before the cursor, so nothing at the cursor is missed."""
-        return shift(self.time, -1) if self.time else None
+        """What to ask the API for: from the cursor's second on, or after it once it is closed."""
+        if not self.time:
+            return None
+        if self.closed:
+            return shift(self.time, 1) if self.inclusive else self.time
+        return self.time if self.inclusive else shift(self.time, -1)
 
     def already_read(self, stamp: str, key: str, item: dict) -> bool:
         """Tracks the item, and says whether an earlier run read it exactly like this."""
@@ -39,12 +49,16 @@ class Watermark:
             self.at_max[key] = mark
         if not self.time:
             return False
-        return stamp < self.time or (stamp == self.time and self.seen.get(key) == mark)
+        if stamp < self.time or (self.closed and stamp == self.time):
+            return True
+        return stamp == self.time and self.seen.get(key) == mark
 
     def advanced(self, cap: str) -> dict:
         """The next cursor, never past `cap` (when the phase started), so changes made meanwhile are read."""
         if not self.max_seen:
-            return {"time": self.time, "seen": self.seen} if self.time else {}
-        if self.max_seen <= cap:
-            return {"time": self.max_seen, "seen": self.at_max}
-        return {"time": cap, "seen": {}}
+            return {"time": self.time, "closed": self.closed, "seen": self.seen} if self.time else {}
+        if self.max_seen > cap:
+            return {"time": cap, "seen": {}}
+        if parse_iso(self.max_seen) + timedelta(seconds=CLOCK_SKEW_S) < parse_iso(cap):
+            return {"time": self.max_seen, "closed": True}
+        return {"time": self.max_seen, "seen": self.at_max}
