@@ -5,11 +5,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-import orjson
-
 from engine.model import Segments
 from engine.store.history import SEGMENT_EVENTS, ProfileHistory
-from engine.store.storage import atomic_write_bytes
+from engine.store.index import ProfileIndex
 from engine.workspace import Workspace
 
 BENCH_PROFILE = "Donors"
@@ -69,6 +67,8 @@ def seed_skipped(ws: Workspace, count: int) -> int:
                                              "reason": reasons[n % 3], "name": f"Skipped Person {n}",
                                              "owner": "Ana Ruiz", "email": "" if n % 3 == 0 else f"bad{n}@x"}
                for n in range(count)}
-    path = ws.layout.profile_dir(profile.id) / "records.json"
-    atomic_write_bytes(path, orjson.dumps({"records": records, "emails": {}, "members": {}}))
+    index = ProfileIndex(ws.layout.profile_dir(profile.id), ws.layout.locks)
+    index.records.update(records)
+    index.dirty = True
+    index.checkpoint()
     return profile.id

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from datetime import datetime
 from typing import Callable
 
+import orjson
 from textual.app import App
 from textual.binding import Binding
 
@@ -31,8 +34,9 @@ class SyncopsApp(App):
 
     def __init__(self, ws: Workspace, read_only: bool = False, theme: str | None = None,
                  clock: Callable[[], datetime] = system_clock, poll_interval: float | None = 1.0,
-                 actor: str | None = None) -> None:
+                 actor: str | None = None, runs_in_process: bool = False) -> None:
         super().__init__()
+        self.runs_in_process = runs_in_process
         self.ws = ws
         self.read_only = read_only
         self.clock = clock
@@ -40,7 +44,7 @@ class SyncopsApp(App):
         self.actor = actor or whoami()
         self.requested_theme = pick_theme(theme, bool(os.environ.get("NO_COLOR")))
         self.live: dict[int, dict] = {}
-        self.cancels: dict[int, threading.Event] = {}
+        self.cancels: dict[int, Callable[[], None]] = {}
         self.finished: dict[int, dict] = {}
         for theme in THEMES.values():
             self.register_theme(theme)
@@ -65,12 +69,17 @@ class SyncopsApp(App):
             self.notify("this profile is already running from this console", severity="warning")
             return False
         request.actor = request.actor or self.actor
-        cancel = threading.Event()
-        self.cancels[profile_id] = cancel
         self.live[profile_id] = {"phase": "starting", "stats": {}, "totals": {}, "recent": [],
                                  "request": request.__dict__.copy(), "started": self.ws.now()}
-        self.run_worker(lambda: self._run_in_thread(profile_id, request, cancel), thread=True,
-                        group=f"run-{profile_id}", exit_on_error=False, name=f"run {profile_id}")
+        if self.runs_in_process:
+            cancel = threading.Event()
+            self.cancels[profile_id] = cancel.set
+            work = lambda: self._run_in_thread(profile_id, request, cancel)  # noqa: E731
+        else:
+            process = spawn_run(self.ws, profile_id, request)
+            self.cancels[profile_id] = process.terminate
+            work = lambda: self._follow_process(profile_id, process)  # noqa: E731
+        self.run_worker(work, thread=True, group=f"run-{profile_id}", exit_on_error=False, name=f"run {profile_id}")
         if monitor:
             from .screens.monitor import RunMonitorScreen
 
@@ -87,6 +96,22 @@ class SyncopsApp(App):
             self.post_message(RunEnded(profile_id, None, str(exc)))
         except Exception as exc:  # shown to the operator, never a traceback on screen
             self.post_message(RunEnded(profile_id, None, f"{type(exc).__name__}: {inert(exc, 300)}"))
+
+    def _follow_process(self, profile_id: int, process: subprocess.Popen) -> None:
+        """Relay a `syncops run --progress-jsonl` child's lines as messages; it has its own GIL."""
+        run, error = None, None
+        for line in process.stdout:
+            try:
+                message = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if "progress" in message:
+                self.post_message(RunProgressed(profile_id, message["progress"]))
+            run, error = message.get("run", run), message.get("error", error)
+        process.wait()
+        if run is None and error is None:
+            error = f"the run process exited with status {process.returncode}: {inert(process.stderr.read(), 300)}"
+        self.post_message(RunEnded(profile_id, run, error))
 
     def on_run_progressed(self, message: RunProgressed) -> None:
         live = self.live.setdefault(message.profile_id, {})
@@ -109,7 +134,7 @@ class SyncopsApp(App):
         cancel = self.cancels.get(profile_id)
         if cancel is None:
             return False
-        cancel.set()
+        cancel()
         return True
 
     def _tell_screens(self, method: str, profile_id: int) -> None:
@@ -152,8 +177,19 @@ class SyncopsApp(App):
         self.notify(f"copied {inert(value, 80)}", markup=False)
 
 
+def spawn_run(ws: Workspace, profile_id: int, request: RunRequest) -> subprocess.Popen:
+    """A run in its own process, so a 100k-record sync never stalls the console's event loop."""
+    command = [sys.executable, "-m", "console.cli", "--data-dir", str(ws.layout.root), "run", str(profile_id),
+               "--progress-jsonl", "--actor", request.actor]
+    command += ["--full"] * request.full + ["--dry-run"] * request.dry_run
+    command += ["--record", request.record] if request.record else []
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
 def make_app(ws: Workspace, read_only: bool = False, theme: str | None = None,
              clock: Callable[[], datetime] = system_clock, poll_interval: float | None = 1.0,
-             actor: str | None = None) -> SyncopsApp:
-    """One factory for `syncops`, the tests and the snapshots."""
-    return SyncopsApp(ws, read_only=read_only, theme=theme, clock=clock, poll_interval=poll_interval, actor=actor)
+             actor: str | None = None, runs_in_process: bool = False) -> SyncopsApp:
+    """One factory for `syncops`, the tests and the snapshots (which run syncs in-process, on their clock)."""
+    return SyncopsApp(ws, read_only=read_only, theme=theme, clock=clock, poll_interval=poll_interval, actor=actor,
+                      runs_in_process=runs_in_process)

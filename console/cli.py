@@ -1,6 +1,7 @@
 """`syncops`: the headless CLI; with no subcommand it opens the console."""
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -119,14 +120,25 @@ def profile_add(ctx, account, object_type, audience, name, field_mapping, campai
 @click.option("--dry-run", is_flag=True, help="Report what would change; change nothing.")
 @click.option("--record", default=None, help="Sync just this email or CRM id now.")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--progress-jsonl", is_flag=True, hidden=True, help="Progress as JSON lines (for the console).")
+@click.option("--actor", default="", hidden=True, help="Who asked for the run (the console passes its operator).")
 @click.pass_context
-def run(ctx, profile_ref, full, dry_run, record, as_json) -> None:
+def run(ctx, profile_ref, full, dry_run, record, as_json, progress_jsonl, actor) -> None:
     """Run one profile; exit 0 on success (item failures reported), 1 if the run failed, 3 if already running."""
-    from .progress import RunProgress
+    from .progress import RunProgress, json_lines
 
     ws = workspace(ctx)
-    request = RunRequest(full=full, dry_run=dry_run, record=record)
+    request = RunRequest(full=full, dry_run=dry_run, record=record, actor=actor)
     cancel = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: cancel.set())  # graceful: finish the batch, record "cancelled"
+    if progress_jsonl:
+        try:
+            result = ws.run(profile_ref, request, on_progress=json_lines, cancel=cancel)
+        except AlreadyRunning as exc:
+            json_lines({"error": str(exc)}, key="error")
+            sys.exit(3)
+        json_lines({k: v for k, v in result.items() if k != "dry_events"}, key="run")
+        sys.exit(1 if result["status"] == "failed" else 0)
     with RunProgress(err, enabled=not as_json) as progress:
         try:
             result = ws.run(profile_ref, request, on_progress=progress.update, cancel=cancel)

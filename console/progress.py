@@ -1,6 +1,9 @@
 """The CLI's live view of a run: phase and per-direction counters on stderr."""
 from __future__ import annotations
 
+import sys
+
+import orjson
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -34,3 +37,9 @@ class RunProgress:
                 parts.append(f"{direction.value} read {s['read']:,} new {s['created']:,} upd {s['updated']:,} "
                              f"skip {s['skipped']:,} fail {s['failed']:,}")
         self.progress.update(self.task, description=" · ".join(parts))
+
+
+def json_lines(update: dict, key: str = "progress") -> None:
+    """One JSON object per line on stdout: how a run in another process reports to the console."""
+    sys.stdout.buffer.write(orjson.dumps({key: update}, default=str) + b"\n")
+    sys.stdout.buffer.flush()

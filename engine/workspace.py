@@ -199,7 +199,8 @@ class Workspace:
         if run.get("dry_run"):
             events = run.get("dry_events", [])
         else:
-            events = [e for number in self._segments(run["profile_id"])
+            first, last = run.get("segments") or (1, max(self._segments(run["profile_id"]), default=0))
+            events = [e for number in range(first, last + 1)
                       for e in read_segment(self.layout.store, run["profile_id"], number) if e["run"] == run_id]
         return [e for e in events if outcome is None or e["action"] == outcome]
 
@@ -239,11 +240,9 @@ class Workspace:
 
     def skipped(self, ref: str | int) -> list[dict]:
         """Skipped records of a profile, no_email first."""
-        from .store.index import ProfileIndex
+        from .store.index import read_skipped
 
-        profile = self.profile(ref)
-        index = ProfileIndex(self.layout.profile_dir(profile.id), self.layout.locks)
-        rows = [r for r in index.records.values() if r.get("status") == "skipped"]
+        rows = read_skipped(self.layout.profile_dir(self.profile(ref).id))
         order = {"no_email": 0, "invalid_email": 1, "duplicate_email": 2}
         return sorted(rows, key=lambda r: (order.get(r.get("reason"), 9), r.get("name") or "", r["crm_id"]))
 

@@ -109,6 +109,7 @@ def make_console(console_ws: Workspace):
     from console.app import make_app
 
     def build(**kwargs):
+        kwargs.setdefault("runs_in_process", True)
         app = make_app(console_ws, clock=fixed_clock, poll_interval=None, actor="ana@support-2", **kwargs)
         app.animation_level = "none"
         return app

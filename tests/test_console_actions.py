@@ -212,3 +212,42 @@ async def test_runs_started_by_another_process_show_up(make_console, console_ws)
                 break
         assert shown[2]["run_id"] == run["run_id"] and shown[2]["actor"] == "cli@other-box"
         assert "cli@other-box" in str(app.screen.query_one("#profiles").get_row("prof:2")[-1])
+
+
+async def test_the_console_runs_syncs_in_their_own_process(make_console):
+    from engine.sync.run import RunRequest
+
+    app = make_console(runs_in_process=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.start_run(2, RunRequest(), monitor=True)
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if 2 in app.finished:
+                break
+        run = app.finished[2]
+        assert run["status"] in ("succeeded", "partial") and run["actor"] == "ana@support-2"
+        assert run["pid"] != __import__("os").getpid()
+        assert "done" in str(app.screen.query_one("#label-CRM_TO_MC").render())
+
+
+async def test_cancelling_a_run_in_its_own_process(make_console, console_ws):
+    from engine.sync.run import RunRequest
+
+    with console_ws.sandbox.session() as box:
+        box.state.faults.latency_ms = 40  # every API call is slow, so the run is still going when cancelled
+    app = make_console(runs_in_process=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.start_run(2, RunRequest(full=True), monitor=False)
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if app.live.get(2, {}).get("phase") not in (None, "starting"):
+                break
+        assert app.cancel_run(2)
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if 2 in app.finished:
+                break
+        assert app.finished[2]["status"] == "cancelled"
+        assert app.ws.runs.for_profile(2)[0]["status"] == "cancelled"

@@ -83,7 +83,8 @@ class ProfileScreen(Screen):
         profile = ws.profile(self.profile_id)
         runs = ws.runs.for_profile(profile.id)
         last = next((r for r in runs if not r.get("dry_run")), None)
-        errors = ws.run_events(last["run_id"], "failed") if last else []
+        failed = sum((s or {}).get("failed", 0) for s in ((last or {}).get("stats") or {}).values())
+        errors = ws.run_events(last["run_id"], "failed") if failed else []
         self.profile = profile
         names = ws.cursors.get(profile.id).get("selection_names") or {}
         self.post_message(ProfileLoaded(profile.id, ws.account(profile.account).name, names, runs,

@@ -11,7 +11,14 @@ from pathlib import Path
 import orjson
 
 from ..rules.identity import email_key
-from .storage import LockedFile, atomic_write_bytes
+from .storage import LockedFile, atomic_write_bytes, read_json_file
+
+
+SKIPPED_FIELDS = ("crm_id", "reason", "name", "owner", "email", "winner")
+
+
+def read_skipped(folder: Path) -> list[dict]:
+    return list(((read_json_file(folder / "skipped.json") or {}).get("skipped") or {}).values())
 
 
 class ProfileIndex:
@@ -56,11 +63,15 @@ class ProfileIndex:
         self.dirty = True
 
     def checkpoint(self) -> None:
+        """The index, then the skipped list beside it (small, so triage never loads the whole index)."""
         if not self.dirty:
             return
         payload = orjson.dumps({"records": self.records, "emails": self.emails, "members": self.members})
+        skipped = {k: {f: d.get(f) for f in SKIPPED_FIELDS} for k, d in self.records.items()
+                   if d.get("status") == "skipped"}
         with self.file.lock:
             atomic_write_bytes(self.file.path, payload)
+            atomic_write_bytes(self.file.path.with_name("skipped.json"), orjson.dumps({"skipped": skipped}))
         self.dirty = False
 
     def forget_pushed_values(self) -> None:

@@ -131,6 +131,7 @@ class ProfileRunner:
             mailchimp = MailchimpClient(mc_key, transport=transport, policy=ws.retry_policy)
             index = ProfileIndex(ws.layout.profile_dir(profile.id), ws.layout.locks)
             history = None if request.dry_run else ProfileHistory(ws.layout.history_dir(profile.id), ws.history_keys)
+            first_segment = history.number if history else 0
             ctx = RunContext(profile=profile, run_id=self.run_id, clock=ws.clock, zoho=zoho, mailchimp=mailchimp,
                              index=index, history=history, state=state, dry_run=request.dry_run, full=request.full,
                              only_record=request.record, on_progress=self._progress)
@@ -153,6 +154,7 @@ class ProfileRunner:
                         "mailchimp_minimum": mailchimp.http.minimum_requests(),
                         "retries": zoho.http.retries + mailchimp.http.retries, "token_refreshes": zoho.auth.refreshes}
         doc = {"status": status, "error": error, "finished_at": ws.now(), "phase": "done",
+               "segments": [first_segment, history.number] if history else None,
                "stats": ctx.stats_doc(), "requests": requests, "heartbeat_at": ws.now()}
         if request.dry_run:
             doc["dry_events"] = ctx.dry_events[:5000]
