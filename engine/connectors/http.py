@@ -6,6 +6,7 @@ import email.utils
 import random
 import time
 from dataclasses import dataclass
+from datetime import timezone
 
 import httpx
 import orjson
@@ -77,6 +78,10 @@ class ApiTransport:
         self.requests = 0
         self.retries = 0
         self.work: dict[str, list[int]] = {}  # stream -> [items, items allowed per call]
+        self.server_time: str | None = None  # the latest response's Date, as ISO-8601
+
+    def server_now(self) -> str | None:
+        return self.server_time
 
     def note(self, stream: str, items: int, per_call: int) -> None:
         """Record work done, so a run can compare its requests with the fewest the API allows."""
@@ -109,6 +114,12 @@ class ApiTransport:
                 response = await self.client.request(method, url, **kwargs)
             except httpx.TransportError as exc:
                 raise TransientError(self.api, f"{method} {httpx.URL(url).path}: {type(exc).__name__}") from None
+        stamp = response.headers.get("date")
+        if stamp:
+            try:
+                self.server_time = email.utils.parsedate_to_datetime(stamp).astimezone(timezone.utc).isoformat()
+            except (TypeError, ValueError):
+                pass
         if response.status_code in RETRYABLE_STATUS:
             raise TransientError(self.api, error_of(response) or f"HTTP {response.status_code}",
                                  response.status_code, parse_retry_after(response.headers.get("retry-after")))

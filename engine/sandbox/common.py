@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import email.utils
 import random
+from datetime import timezone
 
 import httpx
 import orjson
@@ -83,12 +85,22 @@ class FaultInjector:
 
 
 class HostRouter:
-    """One ASGI app for all fake hosts: dispatches on a marker in the Host header, as DNS would."""
+    """One ASGI app for all fake hosts: dispatches on a marker in the Host header, as DNS would,
+    and stamps every response with the server's `Date`, as real servers do."""
 
-    def __init__(self, routes: list[tuple[str, ASGIApp]]) -> None:
-        self.routes = routes
+    def __init__(self, routes: list[tuple[str, ASGIApp]], state: SandboxState) -> None:
+        self.routes, self.state = routes, state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def dated(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                stamp = email.utils.format_datetime(self.state.clock().astimezone(timezone.utc), usegmt=True)
+                message["headers"] = list(message.get("headers", [])) + [(b"date", stamp.encode())]
+            await send(message)
+
+        await self._dispatch(scope, receive, dated)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         host = ""
         for name, value in scope.get("headers", []):
             if name == b"host":

@@ -34,7 +34,7 @@ class Sandbox:
                                               server_error=problem(503, "Service Unavailable",
                                                                    "The service is temporarily unavailable"))
         self.app = HostRouter([("zohoapis.", self.zoho_faults), ("accounts.zoho", zoho_accounts),
-                               ("api.mailchimp.com", self.mailchimp_faults)])
+                               ("api.mailchimp.com", self.mailchimp_faults)], self.state)
 
     def transport(self) -> httpx.AsyncBaseTransport:
         return httpx.ASGITransport(app=self.app)

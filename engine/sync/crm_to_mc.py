@@ -53,6 +53,7 @@ class CrmToMailchimp:
         self.memberships: dict[str, set[str]] = {}
         self.retry_ids: set[str] = set()
         self.watermark = Watermark(None, since_is_inclusive=False)
+        self.read_began: str | None = None
 
     # reading ------------------------------------------------------------------------
     async def read_memberships(self, since: str | None) -> None:
@@ -61,6 +62,7 @@ class CrmToMailchimp:
             pages = (zoho.campaign_members(selection.id, module, since) if selection.kind == "campaign"
                      else zoho.records(module, ["Email"], since=since, cvid=selection.id))
             async for page in pages:
+                self._note_read_began()
                 for row in page:
                     self.memberships.setdefault(row["id"], set()).add(selection.tag)
 
@@ -69,6 +71,7 @@ class CrmToMailchimp:
         ctx = self.ctx
         self.watermark = Watermark(None if ids else cursor, since_is_inclusive=False)  # If-Modified-Since: after
         since = self.watermark.since
+        ctx.zoho.http.server_time = None  # the first answer's Date tells when this phase's read began
         await self.read_memberships(None if ids else since)
         converted = "both" if self.profile.object_type.value == "Leads" else None
         module = self.profile.object_type.value
@@ -82,6 +85,7 @@ class CrmToMailchimp:
         for pages in batches:
             async for page in pages:
                 ctx.check_cancel()
+                self._note_read_began()
                 for record in page:
                     if record["id"] in seen or self.watermark.already_read(
                             record.get("Modified_Time") or "", record["id"], record):
@@ -93,7 +97,11 @@ class CrmToMailchimp:
                 ctx.report()
         await self.flush(final=True)
         ctx.state["retry_ids"] = sorted(self.retry_ids)
-        return cursor if ids else self.watermark.advanced(ctx.state["phase_started"])
+        return cursor if ids else self.watermark.advanced(self.read_began or ctx.state["phase_started"])
+
+    def _note_read_began(self) -> None:
+        if self.read_began is None:
+            self.read_began = self.ctx.zoho.http.server_now()
 
     # deciding -----------------------------------------------------------------------
     async def decide(self, record: dict) -> None:

@@ -39,14 +39,19 @@ class MailchimpToCrm:
     async def run(self, cursor: dict, members: list[dict] | None = None) -> dict:
         ctx = self.ctx
         self.watermark = Watermark(None if members is not None else cursor, since_is_inclusive=True)
+        ctx.mailchimp.http.server_time = None  # the first answer's Date tells when this phase's read began
+        read_began = None
         if members is not None:
             await self.handle_page(members)
         else:
             async for page in ctx.mailchimp.members(self.profile.audience_id, self.watermark.since):
                 ctx.check_cancel()
+                read_began = read_began or ctx.mailchimp.http.server_now()
                 await self.handle_page(page)
         await self.flush(final=True)
-        return cursor if members is not None else self.watermark.advanced(ctx.state["phase_started"])
+        if members is not None:
+            return cursor
+        return self.watermark.advanced(read_began or ctx.mailchimp.http.server_now() or ctx.state["phase_started"])
 
     async def handle_page(self, page: list[dict]) -> None:
         for member in page:

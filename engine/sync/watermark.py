@@ -2,19 +2,16 @@
 
 Both APIs stamp changes to the second. While the cursor's second may still receive changes,
 an item stamped with it is skipped only when its content is exactly what was read before
-(a fingerprint). Once the run started comfortably after that second (more than CLOCK_SKEW_S),
-nothing new can be stamped with it: the cursor is "closed" and the next read starts after it.
+(a fingerprint). When the read began (by the server's own clock, its `Date` header) after that
+second, nothing new can be stamped with it: the cursor is "closed" and the next read starts after it.
 """
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
 
 import orjson
 
 from ..clock import parse_iso, shift
-
-CLOCK_SKEW_S = 2
 
 
 def fingerprint(item: dict) -> str:
@@ -53,12 +50,13 @@ class Watermark:
             return True
         return stamp == self.time and self.seen.get(key) == mark
 
-    def advanced(self, cap: str) -> dict:
-        """The next cursor, never past `cap` (when the phase started), so changes made meanwhile are read."""
+    def advanced(self, read_began: str) -> dict:
+        """The next cursor, never past when the read began, so changes made meanwhile are read next time."""
         if not self.max_seen:
             return {"time": self.time, "closed": self.closed, "seen": self.seen} if self.time else {}
-        if self.max_seen > cap:
-            return {"time": cap, "seen": {}}
-        if parse_iso(self.max_seen) + timedelta(seconds=CLOCK_SKEW_S) < parse_iso(cap):
+        began, newest = parse_iso(read_began), parse_iso(self.max_seen)
+        if newest > began:
+            return {"time": read_began, "seen": {}}
+        if newest < began.replace(microsecond=0):
             return {"time": self.max_seen, "closed": True}
         return {"time": self.max_seen, "seen": self.at_max}
