@@ -86,7 +86,7 @@ def test_dry_run_changes_nothing(cli, tmp_path):
     from engine.workspace import Workspace
 
     ws = Workspace(tmp_path / "data")
-    before = ws.sandbox.state.load().accounts["northwind"].mailchimp.audiences["a1b2c3d4e5"].members.copy()
+    before = ws.sandbox.state.load().accounts["northwind"].mailchimp.audiences["a1b2c3d4e5"].members.rows.copy()
     run = json.loads(cli("run", "Donors", "--dry-run", "--json").output)
     assert run["dry_run"] and run["stats"]["crm>mc"]["created"] > 0
     after = ws.sandbox.state.load().accounts["northwind"].mailchimp.audiences["a1b2c3d4e5"].members

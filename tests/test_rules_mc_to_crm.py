@@ -43,10 +43,12 @@ def test_crm_records_are_updated_from_mailchimp_only_with_field_mapping(world):
     email = normalize_email(member["email_address"])
 
     def rename(state):
-        m = state.accounts["harbor-yoga"].mailchimp.audiences[HARBOR_LIST].members[member["id"]]
+        audience = state.accounts["harbor-yoga"].mailchimp.audiences[HARBOR_LIST]
+        m = audience.members[member["id"]]
         m["merge_fields"]["FNAME"] = "Renamed"
         m["last_changed"] = state.now()
-        state.accounts["harbor-yoga"].mailchimp.audiences[HARBOR_LIST].version += 1
+        audience.members[member["id"]] = m
+        audience.version += 1
         state.accounts["harbor-yoga"].dirty = True
 
     world.edit(rename)

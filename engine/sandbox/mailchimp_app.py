@@ -67,11 +67,13 @@ class MailchimpFake:
                         since: str | None, sort_dir: str) -> tuple[str, ...]:
         audience = self.state.accounts[account_id].mailchimp.audiences[list_id]
         since_at = parse_iso(since) if since else None
-        chosen = [m for m in audience.members.values()
-                  if (m["status"] == status if status else m["status"] != "archived")
-                  and (since_at is None or parse_iso(m["last_changed"]) >= since_at)]
-        chosen.sort(key=lambda m: (m["last_changed"], m["id"]), reverse=sort_dir == "DESC")
-        return tuple(m["id"] for m in chosen)
+        keyed = []  # (last_changed, hash): members are decoded one at a time
+        for member in audience.members.values():
+            if ((member["status"] == status if status else member["status"] != "archived")
+                    and (since_at is None or parse_iso(member["last_changed"]) >= since_at)):
+                keyed.append((member["last_changed"], member["id"]))
+        keyed.sort(reverse=sort_dir == "DESC")
+        return tuple(h for _, h in keyed)
 
     async def members(self, request: Request) -> Response:
         found = self.audience_of(request)
@@ -136,6 +138,7 @@ class MailchimpFake:
     def _change(self, account: SandboxAccount, audience: Audience, member: dict, **values: object) -> None:
         member.update(values)
         member["last_changed"] = self.state.now()
+        audience.members[member["id"]] = member
         audience.version += 1
         account.dirty = True
 

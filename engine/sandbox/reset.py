@@ -42,8 +42,8 @@ def reset_sandbox(ws: "Workspace", records: int, seed: int, leads: int | None = 
     sandbox = ws.sandbox
     with sandbox.lock:
         _forget_sandbox_profiles(ws, sandbox_ids)
-        for stale in ws.layout.sandbox.glob("account-*.json"):
-            stale.unlink()
+        for stale in ws.layout.sandbox.glob("account-*"):
+            shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
         sandbox.state.accounts = {a.id: a.sandbox for a in accounts}
         sandbox.state.save(only_dirty=False)
     config.write_sandbox_credentials(ws.layout, {a.id: a.credentials.as_toml_table() for a in accounts})

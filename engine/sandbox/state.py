@@ -15,6 +15,7 @@ import orjson
 from ..clock import Clock, iso, system_clock
 from ..rules.identity import member_hash
 from ..store.storage import atomic_write_bytes, read_json_file
+from .table import JsonTable
 
 ZOHO_ID_BASE = 4876876000000000000
 
@@ -45,7 +46,7 @@ class ZohoOrg:
     client_id: str
     client_secret_digest: str
     refresh_token_digest: str
-    modules: dict[str, dict[str, dict]]  # module -> id -> record
+    modules: dict[str, JsonTable]  # module -> id -> record
     campaigns: dict[str, dict]  # id -> {Campaign_Name, Status, members: {module: [ids]}}
     views: dict[str, list[dict]]  # module -> [{id, name, system_name, field, value}]
     custom_fields: dict[str, list[dict]]  # module -> field metadata of custom fields
@@ -57,8 +58,10 @@ class ZohoOrg:
         self.next_id += 1
         return str(self.next_id)
 
-    def touch(self, record: dict, now: str) -> None:
+    def save_record(self, module: str, record: dict, now: str) -> None:
+        """Store a changed (or new) record, stamped with the modification time."""
         record["Modified_Time"] = now
+        self.modules[module][record["id"]] = record
         self.version += 1
 
 
@@ -66,7 +69,7 @@ class ZohoOrg:
 class Audience:
     id: str
     name: str
-    members: dict[str, dict]  # subscriber hash -> member
+    members: JsonTable  # subscriber hash -> member
     merge_fields: list[dict]
     segments: dict[str, str]  # segment id -> tag name
     version: int = 0
@@ -87,30 +90,32 @@ class SandboxAccount:
     tokens: dict[str, dict] = field(default_factory=dict)  # access-token digest -> {expires, uses}
     dirty: bool = False
 
-    def to_doc(self) -> dict:
-        doc = {
-            "id": self.id,
-            "zoho": self.zoho.__dict__,
-            "mailchimp": {
-                "dc": self.mailchimp.dc,
-                "api_key_digest": self.mailchimp.api_key_digest,
-                "audiences": {k: a.__dict__ for k, a in self.mailchimp.audiences.items()},
-            },
-        }
-        return doc
+    def save(self, folder: Path) -> None:
+        """Small metadata as JSON, each record table as its own line file."""
+        folder.mkdir(parents=True, exist_ok=True)
+        zoho = {k: v for k, v in self.zoho.__dict__.items() if k != "modules"}
+        audiences = {k: {f: v for f, v in a.__dict__.items() if f != "members"}
+                     for k, a in self.mailchimp.audiences.items()}
+        for module, table in self.zoho.modules.items():
+            table.save(folder / f"zoho-{module}.jsonl")
+        for list_id, audience in self.mailchimp.audiences.items():
+            audience.members.save(folder / f"members-{list_id}.jsonl")
+        meta = {"id": self.id, "zoho": zoho, "modules": list(self.zoho.modules),
+                "mailchimp": {"dc": self.mailchimp.dc, "api_key_digest": self.mailchimp.api_key_digest,
+                              "audiences": audiences}}
+        atomic_write_bytes(folder / "meta.json", orjson.dumps(meta))
 
     @classmethod
-    def from_doc(cls, doc: dict) -> "SandboxAccount":
-        mc = doc["mailchimp"]
-        return cls(
-            id=doc["id"],
-            zoho=ZohoOrg(**doc["zoho"]),
-            mailchimp=MailchimpAccount(
-                dc=mc["dc"],
-                api_key_digest=mc["api_key_digest"],
-                audiences={k: Audience(**a) for k, a in mc["audiences"].items()},
-            ),
-        )
+    def load(cls, folder: Path) -> "SandboxAccount | None":
+        meta = read_json_file(folder / "meta.json")
+        if not meta:
+            return None
+        modules = {m: JsonTable.load(folder / f"zoho-{m}.jsonl") for m in meta["modules"]}
+        mc = meta["mailchimp"]
+        audiences = {k: Audience(members=JsonTable.load(folder / f"members-{k}.jsonl"), **a)
+                     for k, a in mc["audiences"].items()}
+        return cls(id=meta["id"], zoho=ZohoOrg(modules=modules, **meta["zoho"]),
+                   mailchimp=MailchimpAccount(dc=mc["dc"], api_key_digest=mc["api_key_digest"], audiences=audiences))
 
 
 class SandboxState:
@@ -133,10 +138,9 @@ class SandboxState:
 
     def load(self) -> "SandboxState":
         self.accounts.clear()
-        for path in sorted(self.root.glob("account-*.json")):
-            doc = read_json_file(path)
-            if doc:
-                account = SandboxAccount.from_doc(doc)
+        for folder in sorted(p for p in self.root.glob("account-*") if p.is_dir()):
+            account = SandboxAccount.load(folder)
+            if account:
                 self.accounts[account.id] = account
         faults = read_json_file(self.faults_path)
         self.faults = Faults(**faults) if faults else Faults()
@@ -145,7 +149,7 @@ class SandboxState:
     def save(self, only_dirty: bool = True) -> None:
         for account in self.accounts.values():
             if account.dirty or not only_dirty:
-                atomic_write_bytes(self.root / f"account-{account.id}.json", orjson.dumps(account.to_doc()))
+                account.save(self.root / f"account-{account.id}")
                 account.dirty = False
         atomic_write_bytes(self.faults_path, orjson.dumps(self.faults.to_doc()))
 
@@ -177,7 +181,7 @@ class SandboxState:
         account = self.accounts[account_id]
         record = account.zoho.modules[module][record_id]
         record.update(values)
-        account.zoho.touch(record, self.now())
+        account.zoho.save_record(module, record, self.now())
         account.dirty = True
         return record
 
@@ -187,6 +191,7 @@ class SandboxState:
         member = audience.members[member_hash(email)]
         member["status"] = status
         member["last_changed"] = self.now()
+        audience.members[member["id"]] = member
         audience.version += 1
         account.dirty = True
         return member

@@ -56,19 +56,31 @@ class ZohoFake:
     def __init__(self, state: SandboxState) -> None:
         self.state = state
         self._sorted = lru_cache(maxsize=64)(self._sorted_ids)
-        self._by_email: dict[tuple[str, str], dict[str, dict]] = {}
+        self._by_email: dict[tuple[str, str], dict[str, list[str]]] = {}
 
     def forget_cached_queries(self) -> None:
         self._sorted.cache_clear()
         self._by_email.clear()
 
-    def email_index(self, account: SandboxAccount, module: str) -> dict[str, dict]:
-        """Live records by normalised email (converted leads excluded), kept up to date by upsert."""
+    def email_index(self, account: SandboxAccount, module: str) -> dict[str, list[str]]:
+        """Record ids by normalised email (converted leads included), kept up to date by writes."""
         key = (account.id, module)
         if key not in self._by_email:
-            self._by_email[key] = {normalize_email(r.get("Email")): r for r in account.zoho.modules[module].values()
-                                   if r.get("Email") and not r.get("Converted__s")}
+            index: dict[str, list[str]] = {}
+            for record in account.zoho.modules[module].values():
+                if record.get("Email"):
+                    index.setdefault(normalize_email(record["Email"]), []).append(record["id"])
+            self._by_email[key] = index
         return self._by_email[key]
+
+    def live_by_email(self, account: SandboxAccount, module: str, email: str) -> dict | None:
+        """The unconverted record holding an email (what upsert's duplicate check matches)."""
+        records = account.zoho.modules[module]
+        for record_id in self.email_index(account, module).get(normalize_email(email), []):
+            record = records.get(record_id)
+            if record and not record.get("Converted__s") and normalize_email(record.get("Email")) == normalize_email(email):
+                return record
+        return None
 
     # auth ------------------------------------------------------------------------
     def authenticate(self, request: Request) -> SandboxAccount | Response:
@@ -112,13 +124,15 @@ class ZohoFake:
         org = self.state.accounts[account_id].zoho
         converted, since, sort_by, sort_order, cvid, ids, campaign = scope
         rows = self._rows(org, module)
+        wanted = rows.keys()
         if campaign is not None:
-            rows = {rid: rows[rid] for rid in org.campaigns[campaign]["members"].get(module, []) if rid in rows}
+            wanted = [rid for rid in org.campaigns[campaign]["members"].get(module, []) if rid in rows]
         if ids is not None:
-            rows = {rid: rows[rid] for rid in ids if rid in rows}
+            wanted = [rid for rid in ids if rid in rows]
         view = next((v for v in org.views.get(module, []) if v["id"] == cvid), None) if cvid else None
-        selected = []
-        for rid, row in rows.items():
+        keyed = []  # (sort key, id): rows are decoded one at a time, never all at once
+        for rid in wanted:
+            row = rows[rid]
             is_converted = bool(row.get("Converted__s"))
             if module == "Leads" and ((converted == "false" and is_converted) or (converted == "true" and not is_converted)):
                 continue
@@ -126,11 +140,12 @@ class ZohoFake:
                 continue
             if view and view["field"] and row.get(view["field"]) != view["value"]:
                 continue
-            selected.append(row)
-        key = {"id": lambda r: int(r["id"]), "Created_Time": lambda r: (r.get("Created_Time", ""), int(r["id"])),
-               "Modified_Time": lambda r: (r.get("Modified_Time", ""), int(r["id"]))}[sort_by]
-        selected.sort(key=key, reverse=sort_order == "desc")
-        return tuple(r["id"] for r in selected)
+            if sort_by == "id":
+                keyed.append((int(rid), rid))
+            else:
+                keyed.append((row.get(sort_by, ""), int(rid), rid))
+        keyed.sort(reverse=sort_order == "desc")
+        return tuple(item[-1] for item in keyed)
 
     def _page(self, request: Request, account: SandboxAccount, module: str, campaign: str | None = None) -> Response:
         q = request.query_params
@@ -212,8 +227,10 @@ class ZohoFake:
         email = normalize_email(request.query_params.get("email"))
         if module not in PEOPLE or not email:
             return zoho_error(400, "REQUIRED_PARAM_MISSING", "email is required", param_name="email")
+        records = account.zoho.modules[module]
         found = [dict(r, **{"$converted": bool(r.get("Converted__s"))})
-                 for r in account.zoho.modules[module].values() if normalize_email(r.get("Email")) == email]
+                 for r in (records.get(rid) for rid in self.email_index(account, module).get(email, []))
+                 if r and normalize_email(r.get("Email")) == email]
         if not found:
             return Response(status_code=204)
         return json_response({"data": found[:200], "info": {"count": len(found), "more_records": False}})
@@ -290,8 +307,8 @@ class ZohoFake:
         results = []
         for item in items:
             existing = records.get(str(item.get("id"))) if isinstance(item, dict) and item.get("id") else None
-            if existing is None and isinstance(item, dict) and item.get("Email"):
-                existing = by_email.get(normalize_email(item["Email"]))
+            if existing is None and isinstance(item, dict) and isinstance(item.get("Email"), str):
+                existing = self.live_by_email(account, module, item["Email"])
             error = self._validate(module, item, existing)
             if error:
                 results.append(error)
@@ -300,18 +317,17 @@ class ZohoFake:
             if existing:
                 existing.update(values)
                 existing["Full_Name"] = f"{existing.get('First_Name') or ''} {existing.get('Last_Name') or ''}".strip()
-                org.touch(existing, now)
+                org.save_record(module, existing, now)
                 results.append(self._success(existing, "update", "record updated", "Email"))
             else:
-                record = {"id": org.new_id(), "Created_Time": now, "Modified_Time": now, "Email_Opt_Out": False,
+                record = {"id": org.new_id(), "Created_Time": now, "Email_Opt_Out": False,
                           "Owner": {"name": "API", "id": "4876876000000000100", "email": "api@sandbox"}} | values
                 record["Full_Name"] = f"{record.get('First_Name') or ''} {record['Last_Name']}".strip()
                 if module == "Leads":
                     record.setdefault("Converted__s", False)
-                records[record["id"]] = record
+                org.save_record(module, record, now)
                 if record.get("Email"):
-                    by_email[normalize_email(record["Email"])] = record
-                org.version += 1
+                    by_email.setdefault(normalize_email(record["Email"]), []).append(record["id"])
                 results.append(self._success(record, "insert", "record added", None))
         account.dirty = True
         ok = sum(r["status"] == "success" for r in results)
@@ -355,16 +371,15 @@ def convert_lead(state: SandboxState, account: SandboxAccount, lead: dict, fake:
     org = account.zoho
     now = state.now()
     email = normalize_email(lead.get("Email"))
-    contact = next((c for c in org.modules["Contacts"].values() if email and normalize_email(c.get("Email")) == email),
-                   None)
+    contact = fake.live_by_email(account, "Contacts", email) if email else None
     if contact is None:
         contact = {k: v for k, v in lead.items() if k not in ("Lead_Status", "Company", "Converted__s",
                                                               "Converted_Date_Time", "_converted_contact")}
-        contact.update(id=org.new_id(), Created_Time=now, Modified_Time=now)
-        org.modules["Contacts"][contact["id"]] = contact
+        contact.update(id=org.new_id(), Created_Time=now)
+        org.save_record("Contacts", contact, now)
     lead.update(Converted__s=True, Converted_Date_Time=now, _converted_contact=contact["id"])
+    org.save_record("Leads", lead, now)
     fake.forget_cached_queries()
-    org.touch(lead, now)
     account.dirty = True
     return contact
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 
 from ..rules.identity import email_key
-from .storage import LockedFile, atomic_write_bytes, read_json_file
+from .storage import LockedFile, atomic_write_bytes, json_tables, read_json_file
 
 
 SKIPPED_FIELDS = ("crm_id", "reason", "name", "owner", "email", "winner")
@@ -66,7 +66,7 @@ class ProfileIndex:
         """The index, then the skipped list beside it (small, so triage never loads the whole index)."""
         if not self.dirty:
             return
-        payload = orjson.dumps({"records": self.records, "emails": self.emails, "members": self.members})
+        payload = json_tables({"records": self.records, "emails": self.emails, "members": self.members})
         skipped = {k: {f: d.get(f) for f in SKIPPED_FIELDS} for k, d in self.records.items()
                    if d.get("status") == "skipped"}
         with self.file.lock:

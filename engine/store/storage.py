@@ -7,12 +7,13 @@ reloaded when another process replaced the file (stat signature changes), and
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import orjson
 from filelock import FileLock
@@ -29,26 +30,44 @@ class StoreCorrupt(Exception):
         self.path, self.moved_to, self.reason = path, moved_to, reason
 
 
-def atomic_write_bytes(path: Path, payload: bytes, mode: int = 0o600) -> None:
-    """Write via temp file + fsync + os.replace + directory fsync."""
+def atomic_write_bytes(path: Path, payload: bytes | Iterable[bytes], mode: int = 0o600) -> None:
+    """Write via temp file + fsync + os.replace + directory fsync. `payload` may be a stream of
+    chunks, so a 100 MB file never has to exist as one bytes object."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, mode)
-        os.write(fd, payload)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
+        with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
+            if isinstance(payload, (bytes, bytearray, memoryview)):
+                handle.write(payload)
+            else:
+                for chunk in payload:
+                    handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        os.unlink(tmp)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def json_tables(tables: dict[str, dict[str, object]]) -> Iterator[bytes]:
+    """TinyDB's file format ({table: {id: doc}}) as a stream of small chunks."""
+    yield b"{"
+    for n, (name, rows) in enumerate(tables.items()):
+        yield (b"," if n else b"") + orjson.dumps(name) + b":{"
+        first = True
+        for key, doc in rows.items():
+            yield (b"" if first else b",") + orjson.dumps(str(key)) + b":" + orjson.dumps(doc)
+            first = False
+        yield b"}"
+    yield b"}"
 
 
 def read_json_file(path: Path) -> dict | None:
