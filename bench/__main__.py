@@ -48,10 +48,12 @@ def main() -> None:
             path = Path(tmp) / f"{name}-{time.monotonic_ns()}"
             return str(path)
 
-        runs = []
-        for _ in range(repeat):
+        def full_sync(records: int) -> tuple[str, dict]:
             data = fresh("full")
-            runs.append((data, in_child(figures.full_sync, data, n(100_000))))
+            in_child(figures.seed, data, records)
+            return data, in_child(figures.full_sync, data)
+
+        runs = [full_sync(n(100_000)) for _ in range(repeat)]
         results["1 full sync"] = median_of([r for _, r in runs])
         data = runs[-1][0]
         results["2 incremental, nothing changed"] = median_of(
@@ -62,7 +64,7 @@ def main() -> None:
             if size == 100_000:
                 results[f"4 scaling {n(size):,}"] = results["1 full sync"]
                 continue
-            results[f"4 scaling {n(size):,}"] = in_child(figures.full_sync, fresh("scale"), n(size))
+            results[f"4 scaling {n(size):,}"] = full_sync(n(size))[1]
         results["5 history lookup"] = median_of(
             [in_child(figures.history_lookup, fresh("history"), n(1_000_000)) for _ in range(1)])
         console_data = fresh("console")
