@@ -80,6 +80,11 @@ class FaultInjector:
         roll -= faults.rate_5xx
         if roll < faults.rate_timeout:
             self.injected["timeout"] += 1
+            if self.rng.random() < 0.5:  # half the time the server did the work and only the answer is lost
+                async def lost(message: dict) -> None:
+                    return None
+
+                await self.app(scope, receive, lost)
             raise httpx.ReadTimeout("sandbox: injected timeout")
         await self.app(scope, receive, send)
 

@@ -164,6 +164,15 @@ class MailchimpFake:
         h = member_hash(normal)
         member = audience.members.get(h)
         status = item.get("status")
+        if member is None and domain in self.state.faults.signup_throttled_domains:
+            return {"email_address": email, "error_code": "ERROR_GENERIC", "title": "Invalid Resource",
+                    "error": f"{email} has signed up to a lot of lists very recently; we're not allowing more "
+                             "signups for now"}
+        missing = [f["tag"] for f in audience.merge_fields if f.get("required") and not merge.get(f["tag"])
+                   and not (member or {}).get("merge_fields", {}).get(f["tag"])]
+        if missing:
+            return {"email_address": email, "error_code": "ERROR_GENERIC", "title": "Invalid Resource",
+                    "error": f"{missing[0]} - Please enter a value", "field": f"merge_fields.{missing[0]}"}
         if member is not None:
             if not update_existing:
                 return {"email_address": email, "error_code": "ERROR_CONTACT_EXISTS", "title": "Member Exists",

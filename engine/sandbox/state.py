@@ -35,6 +35,7 @@ class Faults:
     latency_ms: float = 0.0
     token_ttl_requests: int = 0  # 0: access tokens live their normal hour
     fake_domains: list[str] = field(default_factory=lambda: ["example.com", "test.com"])
+    signup_throttled_domains: list[str] = field(default_factory=list)  # "signed up to a lot of lists"
 
     def to_doc(self) -> dict:
         return self.__dict__.copy()

@@ -75,20 +75,21 @@ class CrmToMailchimp:
         await self.read_memberships(None if ids else since)
         converted = "both" if self.profile.object_type.value == "Leads" else None
         module = self.profile.object_type.value
-        batches = []
+        batches = []  # (pages, whether the cursor applies)
         retry = [i for i in ctx.state.get("retry_ids", []) if not ids]
-        if retry:
-            batches.append(ctx.zoho.records(module, self.fields, converted=converted, ids=retry[:100]))
-        batches.append(ctx.zoho.records(module, self.fields, since=None if ids else since, converted=converted,
-                                        ids=ids))
+        for start in range(0, len(retry), 100):  # records whose last failure was worth retrying
+            batches.append((ctx.zoho.records(module, self.fields, converted=converted,
+                                             ids=retry[start:start + 100]), False))
+        batches.append((ctx.zoho.records(module, self.fields, since=None if ids else since, converted=converted,
+                                         ids=ids), True))
         seen: set[str] = set()
-        for pages in batches:
+        for pages, after_cursor in batches:
             async for page in pages:
                 ctx.check_cancel()
                 self._note_read_began()
                 for record in page:
-                    if record["id"] in seen or self.watermark.already_read(
-                            record.get("Modified_Time") or "", record["id"], record):
+                    if record["id"] in seen or (after_cursor and self.watermark.already_read(
+                            record.get("Modified_Time") or "", record["id"], record)):
                         continue
                     seen.add(record["id"])
                     await self.decide(record)
