@@ -57,6 +57,8 @@ class SyncopsApp(App):
     def on_mount(self) -> None:
         from .screens.profiles import ProfilesScreen
 
+        for notice in self.ws.notices:
+            self.notify(inert(notice, 500), title="store repaired", severity="warning", timeout=30, markup=False)
         self.push_screen(ProfilesScreen())
 
     # runs -------------------------------------------------------------------------------

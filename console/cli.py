@@ -61,7 +61,10 @@ def main(ctx: click.Context, data_dir: Path | None, read_only: bool, theme: str 
 
 
 def workspace(ctx: click.Context) -> Workspace:
-    return Workspace(ctx.obj)
+    ws = Workspace(ctx.obj)
+    for notice in ws.notices:
+        err.print(Text(f"syncops: {inert(notice, 2000)}", style="yellow"), soft_wrap=True)
+    return ws
 
 
 @main.command()

@@ -23,6 +23,7 @@ from .sandbox.server import LoopbackTransport, Sandbox
 from .store.history import HistoryKeys, read_segment
 from .store.layout import Layout, default_data_dir
 from .store.repos import Audit, Cursors, Profiles, Runs
+from .store.recovery import check_hot_files
 from .store.storage import remove_stale_temp_files
 from .sync.context import ProgressFn
 from .sync.run import AlreadyRunning, ProfileRunner, RunRequest, whoami
@@ -43,6 +44,7 @@ class Workspace:
         self.layout = Layout(Path(data_dir) if data_dir else default_data_dir())
         self.layout.create()
         remove_stale_temp_files(self.layout.root)
+        self.notices: list[str] = check_hot_files(self.layout)
         self.clock = clock
         self.new_run_id = new_run_id
         self.retry_policy = retry_policy or RetryPolicy()

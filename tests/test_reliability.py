@@ -17,10 +17,10 @@ def end_state(ws: Workspace) -> tuple[dict, list]:
     return members, crm
 
 
-def sync_everything(ws: Workspace, passes: int = 2) -> None:
+def sync_everything(ws: Workspace, passes: int = 2, profiles: list[str] | None = None) -> None:
     for _ in range(passes):
-        for profile in ws.profiles():
-            run = ws.run(profile.id)
+        for profile in profiles or [p.id for p in ws.profiles()]:
+            run = ws.run(profile)
             assert run["status"] != "failed", run["error"]
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 
 from ..rules.identity import email_key
-from .storage import LockedFile, atomic_write_bytes, read_json_file
+from .storage import LockedFile, StoreCorrupt, atomic_write_bytes, read_json_file
 
 SEGMENT_EVENTS = 5000
 
@@ -25,6 +25,9 @@ class HistoryKeys:
     """email key / CRM id -> [[profile id, segment number], ...]."""
 
     def __init__(self, store: Path, locks: Path) -> None:
+        from .layout import Layout
+
+        self.root_layout = Layout(store.parent)
         self.file = LockedFile(store / "history" / "keys.json", locks)
         self.pending: dict[tuple[int, int], tuple[set[str], set[str]]] = {}
 
@@ -53,7 +56,13 @@ class HistoryKeys:
         self.pending.clear()
 
     def refs(self, email: str | None = None, crm_id: str | None = None) -> set[tuple[int, int]]:
-        table = self.file.db.storage.read() or {}
+        try:
+            table = self.file.db.storage.read() or {}
+        except StoreCorrupt:
+            from .recovery import rebuild_history_keys  # derived data: rebuilt from the segments
+
+            rebuild_history_keys(self.root_layout, self)
+            table = self.file.db.storage.read() or {}
         found: set[tuple[int, int]] = set()
         if email:
             found |= {tuple(r) for r in table.get("by_email", {}).get(str(email_key(email)), {}).get("s", [])}
@@ -93,7 +102,11 @@ class ProfileHistory:
 
 
 def read_segment(store: Path, profile_id: int, number: int) -> list[dict]:
-    doc = read_json_file(store / "history" / str(profile_id) / _segment_name(number)) or {}
+    """A segment's events; a corrupt segment is moved aside (its events are lost, the rest stays readable)."""
+    try:
+        doc = read_json_file(store / "history" / str(profile_id) / _segment_name(number)) or {}
+    except StoreCorrupt:
+        return []
     return list(doc.get("events", {}).values())
 
 

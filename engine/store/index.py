@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 
 from ..rules.identity import email_key
-from .storage import LockedFile, atomic_write_bytes, json_tables, read_json_file
+from .storage import LockedFile, StoreCorrupt, atomic_write_bytes, json_tables, read_json_file
 
 
 SKIPPED_FIELDS = ("crm_id", "reason", "name", "owner", "email", "winner")
@@ -24,7 +24,11 @@ def read_skipped(folder: Path) -> list[dict]:
 class ProfileIndex:
     def __init__(self, folder: Path, locks: Path) -> None:
         self.file = LockedFile(folder / "records.json", locks)
-        data = self.file.db.storage.read() or {}
+        self.recovered: str | None = None
+        try:
+            data = self.file.db.storage.read() or {}
+        except StoreCorrupt as exc:  # derived data: the next run re-matches and rebuilds it
+            data, self.recovered = {}, f"{exc}; the record index is rebuilt by a full re-match"
         self.records: dict[str, dict] = dict(data.get("records", {}))  # str(crm id) -> record state
         self.emails: dict[str, dict] = dict(data.get("emails", {}))  # str(email key) -> owner of the email
         self.members: dict[str, dict] = dict(data.get("members", {}))  # str(email key) -> member state

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..model import Profile
-from .storage import LockedFile
+from .storage import LockedFile, atomic_write_bytes
 
 RUNS_KEPT_PER_PROFILE = 200
 
@@ -21,9 +21,15 @@ class Profiles:
         doc = self.table.doc(profile_id)
         return Profile.from_doc(doc) if doc else None
 
+    def _backup(self) -> None:
+        """Profiles are configuration, not derived data: keep the previous version to restore from."""
+        if self.file.path.exists():
+            atomic_write_bytes(self.file.path.with_name("config.json.bak"), self.file.path.read_bytes())
+
     def add(self, profile: Profile, limit_check) -> Profile:
         """limit_check(existing_profiles) raises when the plan is full; checked under the lock."""
         with self.file.writing():
+            self._backup()
             existing = self.all()
             limit_check(existing)
             profile.id = max((p.id for p in existing), default=0) + 1
@@ -32,6 +38,7 @@ class Profiles:
 
     def save(self, profile: Profile) -> None:
         with self.file.writing():
+            self._backup()
             self.table.bulk_upsert({profile.id: profile.to_doc()})
 
 

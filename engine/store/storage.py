@@ -34,7 +34,7 @@ def atomic_write_bytes(path: Path, payload: bytes | Iterable[bytes], mode: int =
     """Write via temp file + fsync + os.replace + directory fsync. `payload` may be a stream of
     chunks, so a 100 MB file never has to exist as one bytes object."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
@@ -195,14 +195,29 @@ class LockedFile:
 
 
 def remove_stale_temp_files(root: Path, older_than_s: float = 60.0) -> list[Path]:
-    """Temp files left by a writer that was killed between write and replace."""
+    """Temp files left by a writer that died between write and replace: its process is gone
+    (the pid is in the name), or the file is older than any write takes."""
     removed = []
     cutoff = time.time() - older_than_s
     for tmp in root.rglob(".*.tmp"):
         try:
-            if tmp.stat().st_mtime < cutoff:
+            if not _writer_alive(tmp.name) or tmp.stat().st_mtime < cutoff:
                 tmp.unlink()
                 removed.append(tmp)
         except FileNotFoundError:
             pass
     return removed
+
+
+def _writer_alive(name: str) -> bool:
+    parts = name.split(".")
+    pid = next((int(p) for p in reversed(parts[:-2]) if p.isdigit()), None)
+    if pid is None or pid == os.getpid():
+        return pid == os.getpid()
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

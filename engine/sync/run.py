@@ -129,6 +129,10 @@ class ProfileRunner:
             zoho = ZohoClient(zoho_creds, transport=transport, policy=ws.retry_policy)
             mailchimp = MailchimpClient(mc_key, transport=transport, policy=ws.retry_policy)
             index = ProfileIndex(ws.layout.profile_dir(profile.id), ws.layout.locks)
+            if index.recovered:
+                ws.notices.append(index.recovered)
+                for direction in Direction:
+                    state.pop(direction.value, None)
             history = None if request.dry_run else ProfileHistory(ws.layout.history_dir(profile.id), ws.history_keys)
             first_segment = history.number if history else 0
             ctx = RunContext(profile=profile, run_id=self.run_id, clock=ws.clock, zoho=zoho, mailchimp=mailchimp,
