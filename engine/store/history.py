@@ -14,7 +14,7 @@ import orjson
 from ..rules.identity import email_key
 from .storage import LockedFile, StoreCorrupt, atomic_write_bytes, read_json_file
 
-SEGMENT_EVENTS = 5000
+SEGMENT_EVENTS = 1000  # ~250 KB: a lookup parses a few of these in ~2 ms each
 
 
 def _segment_name(number: int) -> str:

@@ -25,14 +25,37 @@ class ProfileIndex:
     def __init__(self, folder: Path, locks: Path) -> None:
         self.file = LockedFile(folder / "records.json", locks)
         self.recovered: str | None = None
+        self.loaded = False
+        self.dirty = False
+
+    def _load(self) -> None:
+        """Loaded on first use: a run with nothing to do never reads a 100k-record index."""
         try:
             data = self.file.db.storage.read() or {}
         except StoreCorrupt as exc:  # derived data: the next run re-matches and rebuilds it
             data, self.recovered = {}, f"{exc}; the record index is rebuilt by a full re-match"
-        self.records: dict[str, dict] = dict(data.get("records", {}))  # str(crm id) -> record state
-        self.emails: dict[str, dict] = dict(data.get("emails", {}))  # str(email key) -> owner of the email
-        self.members: dict[str, dict] = dict(data.get("members", {}))  # str(email key) -> member state
-        self.dirty = False
+        self._records: dict[str, dict] = dict(data.get("records", {}))  # str(crm id) -> record state
+        self._emails: dict[str, dict] = dict(data.get("emails", {}))  # str(email key) -> owner of the email
+        self._members: dict[str, dict] = dict(data.get("members", {}))  # str(email key) -> member state
+        self.loaded = True
+
+    @property
+    def records(self) -> dict[str, dict]:
+        if not self.loaded:
+            self._load()
+        return self._records
+
+    @property
+    def emails(self) -> dict[str, dict]:
+        if not self.loaded:
+            self._load()
+        return self._emails
+
+    @property
+    def members(self) -> dict[str, dict]:
+        if not self.loaded:
+            self._load()
+        return self._members
 
     # records ------------------------------------------------------------------------
     def record(self, crm_id: str) -> dict | None:

@@ -25,13 +25,12 @@ class CrmWrite:
 
 
 class MailchimpToCrm:
-    def __init__(self, ctx: RunContext, neighbours: dict[str, str] | None = None,
-                 contacts_profile: str | None = None) -> None:
-        """neighbours: email key -> name of another profile on this audience that tracks the email;
-        contacts_profile: the Contacts profile sharing this (Leads) profile's audience, if any."""
+    def __init__(self, ctx: RunContext, neighbours=lambda: ({}, None)) -> None:
+        """neighbours() -> (email key -> name of another profile on this audience that tracks the email,
+        the Contacts profile sharing this Leads profile's audience or None); asked only when needed."""
         self.ctx, self.profile = ctx, ctx.profile
-        self.neighbours = neighbours or {}
-        self.contacts_profile = contacts_profile
+        self._neighbours_fn = neighbours
+        self._neighbours: tuple[dict[str, str], str | None] | None = None
         self.mappings = mappings_in_force(self.profile.mappings, self.profile.options.field_mapping)
         self.writes: list[CrmWrite] = []
         self.watermark = Watermark(None, since_is_inclusive=True)
@@ -87,14 +86,17 @@ class MailchimpToCrm:
         if problem:
             ctx.outcome(D, Outcome.SKIPPED, reason=Reason.INVALID_EMAIL.value, detail=problem, **base)
             return
-        other = self.neighbours.get(str(email_key(email)))
+        if self._neighbours is None:
+            self._neighbours = self._neighbours_fn()
+        tracked, contacts_profile = self._neighbours
+        other = tracked.get(str(email_key(email)))
         if other:
             ctx.outcome(D, Outcome.SKIPPED, reason=Reason.OWNED_BY_OTHER_PROFILE.value,
                         detail=f"profile {other} on the same audience syncs this email", **base)
             return
-        if self.contacts_profile:
+        if contacts_profile:
             ctx.outcome(D, Outcome.SKIPPED, reason=Reason.LEFT_TO_CONTACTS_PROFILE.value,
-                        detail=f"profile {self.contacts_profile} shares this audience and creates its new "
+                        detail=f"profile {contacts_profile} shares this audience and creates its new "
                                "members as Contacts", **base)
             return
         if status == "cleaned":

@@ -129,10 +129,6 @@ class ProfileRunner:
             zoho = ZohoClient(zoho_creds, transport=transport, policy=ws.retry_policy)
             mailchimp = MailchimpClient(mc_key, transport=transport, policy=ws.retry_policy)
             index = ProfileIndex(ws.layout.profile_dir(profile.id), ws.layout.locks)
-            if index.recovered:
-                ws.notices.append(index.recovered)
-                for direction in Direction:
-                    state.pop(direction.value, None)
             history = None if request.dry_run else ProfileHistory(ws.layout.history_dir(profile.id), ws.history_keys)
             first_segment = history.number if history else 0
             ctx = RunContext(profile=profile, run_id=self.run_id, clock=ws.clock, zoho=zoho, mailchimp=mailchimp,
@@ -193,11 +189,15 @@ class ProfileRunner:
 
         ctx.phase = Direction.MC_TO_CRM.value
         state["phase_started"] = ctx.now()
-        neighbours, contacts_profile = self._neighbours()
-        mc_phase = MailchimpToCrm(ctx, neighbours, contacts_profile)
+        mc_phase = MailchimpToCrm(ctx, self._neighbours)
         mc_cursor = await mc_phase.run(state.get(Direction.MC_TO_CRM.value, {}), members=members)
         self._checkpoint(ctx, Direction.MC_TO_CRM, mc_cursor)
-        state["unmapped"] = unmapped_fields(profile, meta, ctx.index.records, ctx.index.members)
+        if ctx.index.loaded:  # nothing read, nothing changed: the last figures still stand
+            state["unmapped"] = unmapped_fields(profile, meta, ctx.index.records, ctx.index.members)
+        if ctx.index.recovered:
+            self.ws.notices.append(ctx.index.recovered)
+            for direction in Direction:  # the rebuilt index is complete only after a full re-match
+                state.pop(direction.value, None)
         if not ctx.dry_run:
             self.ws.cursors.put(profile.id, state)
 
