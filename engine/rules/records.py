@@ -19,6 +19,8 @@ class EmailVerdict:
 
 def judge_email(raw: object) -> EmailVerdict:
     """The normalised email of a CRM record, or why it cannot be synced."""
+    if raw is not None and not isinstance(raw, str):
+        return EmailVerdict("", Reason.INVALID_EMAIL, f"the email field holds a {type(raw).__name__}, not text")
     email = normalize_email(raw)
     if not email:
         return EmailVerdict("", Reason.NO_EMAIL, "the record has no email address")

@@ -57,6 +57,7 @@ class ZohoFake:
         self.state = state
         self._sorted = lru_cache(maxsize=64)(self._sorted_ids)
         self._by_email: dict[tuple[str, str], dict[str, list[str]]] = {}
+        self.issued: list[str] = []
 
     def forget_cached_queries(self) -> None:
         self._sorted.cache_clear()
@@ -108,6 +109,7 @@ class ZohoFake:
         if account is None:
             return json_response({"error": "invalid_code"})  # Zoho answers token errors with HTTP 200
         access = f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
+        self.issued.append(access)  # in memory only, so tests can look for leaks
         expires = self.state.clock() + timedelta(seconds=3600)
         account.tokens[digest(access)] = {"expires": expires.isoformat(), "uses": 0}
         return json_response({"access_token": access, "api_domain": str(request.base_url).rstrip("/").replace(
