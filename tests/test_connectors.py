@@ -88,13 +88,18 @@ def test_mailchimp_datacentre_comes_from_the_key():
         datacenter("no-datacentre-")
 
 
-def test_an_html_answer_is_a_clear_error_not_a_crash():
-    def html(request):
-        return httpx.Response(200, text="<html><body>Bad gateway</body></html>")
+@pytest.mark.parametrize("body", ["<html><body>Bad gateway</body></html>", '{"lists": [{"id": "a1", "na'])
+def test_html_or_truncated_json_is_a_clear_error_not_a_crash(body):
+    calls = []
 
-    client = MailchimpClient("k-us6", transport=httpx.MockTransport(html), policy=FAST_RETRIES)
+    def broken(request):
+        calls.append(request)
+        return httpx.Response(200, text=body)
+
+    client = MailchimpClient("k-us6", transport=httpx.MockTransport(broken), policy=FAST_RETRIES)
     with pytest.raises(ApiError, match="not JSON"):
         asyncio.run(client.audiences())
+    assert len(calls) == 1  # a 200 with a broken body is not retried blindly
 
 
 def test_wrong_api_key_is_an_auth_error(demo):

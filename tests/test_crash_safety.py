@@ -72,6 +72,7 @@ def test_kills_at_random_moments_converge_to_the_clean_end_state(tmp_path):
             assert "running" not in statuses  # a killed run shows as abandoned
             kills += any(r["pid"] == victim.pid and r["status"] == "abandoned" for r in ws.runs.all())
         assert kills >= KILLS
+        print(f"\n{kills} SIGKILLs mid-run in {attempts} attempts")
         ws = Workspace(data, retry_policy=FAST_RETRIES, sandbox_port=port)
         sync_everything(ws, profiles=SYNCED)
     finally:
@@ -132,3 +133,21 @@ def test_a_corrupt_history_index_is_rebuilt_from_the_segments(tmp_path):
     before = ws.history(email)
     (ws.layout.store / "history" / "keys.json").write_bytes(b"\x00\x00garbage")
     assert Workspace(tmp_path / "data").history(email) == before
+
+
+async def test_the_console_explains_a_repaired_store_instead_of_crashing(tmp_path):
+    from console.app import make_app
+
+    data = tmp_path / "data"
+    ws = Workspace(data, retry_policy=FAST_RETRIES)
+    ws.reset_sandbox(records=200)
+    await ws.run_async("Members")
+    (data / "store" / "runs.json").write_bytes(b'{"runs": {"1": {"run_id": ')
+    app = make_app(Workspace(data), poll_interval=None, runs_in_process=True)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        notes = [n.message for n in app._notifications]
+        assert any("runs.json" in n and "moved to" in n and "run history starts afresh" in n for n in notes)
+        assert app.screen.query_one("#profiles").row_count == 5
