@@ -86,7 +86,7 @@ class ProfileIndex:
         return self.members.get(str(email_key(email)))
 
     def put_member(self, email: str, doc: dict) -> None:
-        self.members[str(email_key(email))] = dict(doc, email=email)
+        self.members[str(email_key(email))] = doc
         self.dirty = True
 
     def checkpoint(self) -> None:

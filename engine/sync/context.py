@@ -12,6 +12,7 @@ from ..connectors.zoho import ZohoClient
 from ..model import Direction, DirectionStats, Outcome, Profile
 from ..store.history import ProfileHistory
 from ..store.index import ProfileIndex
+from .fieldbits import FieldBits
 
 ProgressFn = Callable[[dict], None]
 
@@ -42,6 +43,8 @@ class RunContext:
     phase: str = "starting"
     totals: dict[str, int | None] = field(default_factory=dict)
     touched_in_crm_phase: set[str] = field(default_factory=set)
+    crm_bits: FieldBits = field(default_factory=lambda: FieldBits([]))  # the runner shares the profile's lists
+    merge_bits: FieldBits = field(default_factory=lambda: FieldBits([]))
     _last_progress: float = 0.0
     _now: str = ""
     _now_at: float = -1.0

@@ -117,7 +117,8 @@ class CrmToMailchimp:
                "created": record.get("Created_Time"), "tags": previous.get("tags", []),
                "pushed": previous.get("pushed"), "opt_out": record.get("Email_Opt_Out") is True,
                "unsubscribed": previous.get("unsubscribed", False), "converted": record.get("Converted__s") is True,
-               "filled": sorted(k for k, v in record.items() if v not in (None, "", [], {}, False) and k != "id")}
+               "filled": ctx.crm_bits.encode(k for k, v in record.items() if v not in (None, "", [], {}, False)
+                                             and k != "id")}
         base = {"crm_id": crm_id, "email": verdict.email or None, "name": name, "owner": owner}
         if previous.get("email") and previous["email"] != verdict.email:
             self._release_email(previous["email"], crm_id)

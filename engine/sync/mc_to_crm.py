@@ -68,9 +68,8 @@ class MailchimpToCrm:
         status = member.get("status")
         merge = merge_values_of(member, self.mappings)
         known = index.member(email) or {}
-        index.put_member(email, known | {"status": status, "merge_seen": merge,
-                                         "filled": sorted(k for k, v in (member.get("merge_fields") or {}).items()
-                                                          if v not in (None, "", {}))})
+        index.put_member(email, known | {"status": status, "merge": merge, "filled": ctx.merge_bits.encode(
+            k for k, v in (member.get("merge_fields") or {}).items() if v not in (None, "", {}))})
         base = {"email": email, "name": member.get("full_name") or " ".join(
             str((member.get("merge_fields") or {}).get(k) or "") for k in ("FNAME", "LNAME")).strip() or None}
         holder = index.email_owner(email)

@@ -21,6 +21,7 @@ from ..store.history import ProfileHistory, segments_after
 from ..store.index import ProfileIndex
 from .context import ProgressFn, RunCancelled, RunContext
 from .crm_to_mc import CrmToMailchimp
+from .fieldbits import FieldBits
 from .mc_to_crm import MailchimpToCrm
 from .prepare import fields_to_read, load_metadata, selections, unmapped_fields
 
@@ -172,6 +173,8 @@ class ProfileRunner:
             state.pop(Direction.MC_TO_CRM.value, None)
             state["mapping_signature"] = signature
         ctx.phase = "preparing"
+        bits = state.setdefault("field_bits", {"crm": [], "merge": []})
+        ctx.crm_bits, ctx.merge_bits = FieldBits(bits["crm"]), FieldBits(bits["merge"])
         meta = await load_metadata(ctx)
         chosen = await selections(ctx)
         record_ids, members = await self._single_record(ctx) if request.record else (None, None)
@@ -193,7 +196,8 @@ class ProfileRunner:
         mc_cursor = await mc_phase.run(state.get(Direction.MC_TO_CRM.value, {}), members=members)
         self._checkpoint(ctx, Direction.MC_TO_CRM, mc_cursor)
         if ctx.index.loaded:  # nothing read, nothing changed: the last figures still stand
-            state["unmapped"] = unmapped_fields(profile, meta, ctx.index.records, ctx.index.members)
+            state["unmapped"] = unmapped_fields(profile, meta, ctx.index.records, ctx.index.members,
+                                                ctx.crm_bits, ctx.merge_bits)
         if ctx.index.recovered:
             self.ws.notices.append(ctx.index.recovered)
             for direction in Direction:  # the rebuilt index is complete only after a full re-match
