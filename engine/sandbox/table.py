@@ -19,15 +19,18 @@ def packed(value: dict) -> bytes:
 class JsonTable(MutableMapping):
     def __init__(self, rows: dict[str, bytes] | None = None) -> None:
         self.rows: dict[str, bytes] = rows if rows is not None else {}
+        self.dirty = rows is None or bool(rows)  # loaded tables start clean; built ones must be saved
 
     def __getitem__(self, key: str) -> dict:
         return orjson.loads(self.rows[key])
 
     def __setitem__(self, key: str, value: dict) -> None:
         self.rows[key] = packed(value)
+        self.dirty = True
 
     def __delitem__(self, key: str) -> None:
         del self.rows[key]
+        self.dirty = True
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.rows)
@@ -39,8 +42,11 @@ class JsonTable(MutableMapping):
         return key in self.rows
 
     def save(self, path: Path) -> None:
-        """One `key<TAB>json` line per record, so loading never parses them all at once."""
-        atomic_write_bytes(path, (key.encode() + b"\t" + row + b"\n" for key, row in self.rows.items()))
+        """One `key<TAB>json` line per record, so loading never parses them all at once; unchanged
+        tables are not rewritten."""
+        if self.dirty or not path.exists():
+            atomic_write_bytes(path, (key.encode() + b"\t" + row + b"\n" for key, row in self.rows.items()))
+            self.dirty = False
 
     @classmethod
     def load(cls, path: Path) -> "JsonTable":
@@ -53,4 +59,6 @@ class JsonTable(MutableMapping):
                         rows[key.decode()] = row
         except FileNotFoundError:
             pass
-        return cls(rows)
+        table = cls(rows)
+        table.dirty = False
+        return table
