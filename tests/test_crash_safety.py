@@ -131,7 +131,8 @@ def test_a_corrupt_history_index_is_rebuilt_from_the_segments(tmp_path):
     run = ws.run("Members")
     email = ws.run_events(run["run_id"], "created")[0]["email"]
     before = ws.history(email)
-    (ws.layout.store / "history" / "keys.json").write_bytes(b"\x00\x00garbage")
+    for shard in (ws.layout.store / "history" / "keys").glob("keys-*.json"):
+        shard.write_bytes(b"\x00\x00garbage")
     assert Workspace(tmp_path / "data").history(email) == before
 
 

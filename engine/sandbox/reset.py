@@ -24,9 +24,8 @@ def _forget_sandbox_profiles(ws: "Workspace", sandbox_accounts: set[str]) -> Non
         ws.cursors.table.bulk_remove(ids)
     with ws.runs.file.writing():
         ws.runs.table.bulk_remove([r["doc_id"] for r in ws.runs.all() if r["profile_id"] in ids])
-    keys = ws.history_keys.file.path
-    if keys.exists() and not ws.profiles():
-        keys.unlink()
+    if not ws.profiles():
+        shutil.rmtree(ws.history_keys.folder, ignore_errors=True)
 
 
 def reset_sandbox(ws: "Workspace", records: int, seed: int, leads: int | None = None) -> dict:

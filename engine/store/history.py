@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 
 from ..rules.identity import email_key
-from .storage import LockedFile, StoreCorrupt, atomic_write_bytes, read_json_file
+from .storage import LockedFile, StoreCorrupt, atomic_write_bytes, json_tables, read_json_file
 
 SEGMENT_EVENTS = 1000  # ~250 KB: a lookup parses a few of these in ~2 ms each
 
@@ -21,15 +21,33 @@ def _segment_name(number: int) -> str:
     return f"seg-{number:06d}.json"
 
 
+KEY_SHARDS = 16
+
+
+def _shard_of(table: str, key: str) -> int:
+    return int(key) % KEY_SHARDS if key.isdigit() else 0
+
+
 class HistoryKeys:
-    """email key / CRM id -> [[profile id, segment number], ...]."""
+    """email key / CRM id -> the (profile, segment) pairs holding their events, as a flat list of ints.
+
+    Split into KEY_SHARDS files by key, so a lookup reads one small file and a flush holds one
+    shard in memory at a time.
+    """
 
     def __init__(self, store: Path, locks: Path) -> None:
         from .layout import Layout
 
         self.root_layout = Layout(store.parent)
-        self.file = LockedFile(store / "history" / "keys.json", locks)
+        self.folder = store / "history" / "keys"
+        self.locks = locks
+        self.shards: dict[int, LockedFile] = {}
         self.pending: dict[tuple[int, int], tuple[set[str], set[str]]] = {}
+
+    def shard(self, number: int) -> LockedFile:
+        if number not in self.shards:
+            self.shards[number] = LockedFile(self.folder / f"keys-{number:02d}.json", self.locks)
+        return self.shards[number]
 
     def note(self, event: dict, ref: tuple[int, int]) -> None:
         emails, crm_ids = self.pending.setdefault(ref, (set(), set()))
@@ -39,35 +57,40 @@ class HistoryKeys:
             crm_ids.add(event["crm_id"])
 
     def flush(self) -> None:
-        """One locked read-modify-write of the index for everything noted since the last flush."""
+        """One locked read-modify-write per shard for everything noted since the last flush."""
         if not self.pending:
             return
-        with self.file.lock:
-            data = read_json_file(self.file.path) or {}
-            by_email, by_crm = data.setdefault("by_email", {}), data.setdefault("by_crm", {})
-            for ref, (emails, crm_ids) in self.pending.items():
-                pair = list(ref)
-                for table, keys in ((by_email, (str(email_key(e)) for e in emails)), (by_crm, crm_ids)):
-                    for key in keys:
-                        refs = table.setdefault(key, {"s": []})["s"]
-                        if pair not in refs:
-                            refs.append(pair)
-            atomic_write_bytes(self.file.path, orjson.dumps(data))
+        adds: dict[int, list[tuple[str, str, tuple[int, int]]]] = {}
+        for ref, (emails, crm_ids) in self.pending.items():
+            for table, keys in (("by_email", [str(email_key(e)) for e in emails]), ("by_crm", crm_ids)):
+                for key in keys:
+                    adds.setdefault(_shard_of(table, key), []).append((table, key, ref))
+        for number, items in sorted(adds.items()):
+            shard = self.shard(number)
+            with shard.lock:
+                data = read_json_file(shard.path) or {}
+                for table, key, (profile_id, segment) in items:
+                    refs = data.setdefault(table, {}).setdefault(key, [])
+                    if not any(refs[i] == profile_id and refs[i + 1] == segment for i in range(0, len(refs), 2)):
+                        refs += [profile_id, segment]
+                atomic_write_bytes(shard.path, json_tables(data))
         self.pending.clear()
 
     def refs(self, email: str | None = None, crm_id: str | None = None) -> set[tuple[int, int]]:
-        try:
-            table = self.file.db.storage.read() or {}
-        except StoreCorrupt:
-            from .recovery import rebuild_history_keys  # derived data: rebuilt from the segments
-
-            rebuild_history_keys(self.root_layout, self)
-            table = self.file.db.storage.read() or {}
         found: set[tuple[int, int]] = set()
-        if email:
-            found |= {tuple(r) for r in table.get("by_email", {}).get(str(email_key(email)), {}).get("s", [])}
-        if crm_id:
-            found |= {tuple(r) for r in table.get("by_crm", {}).get(str(crm_id), {}).get("s", [])}
+        for table, key in (("by_email", str(email_key(email)) if email else None), ("by_crm", crm_id)):
+            if not key:
+                continue
+            shard = self.shard(_shard_of(table, str(key)))
+            try:
+                data = shard.db.storage.read() or {}
+            except StoreCorrupt:
+                from .recovery import rebuild_history_keys  # derived data: rebuilt from the segments
+
+                rebuild_history_keys(self.root_layout, self)
+                data = shard.db.storage.read() or {}
+            flat = data.get(table, {}).get(str(key), [])
+            found |= {(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)}
         return found
 
 

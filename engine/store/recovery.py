@@ -35,6 +35,11 @@ def check_hot_files(layout: Layout) -> list[str]:
 
 def rebuild_history_keys(layout: Layout, keys: HistoryKeys) -> int:
     """The key index is derived data: rebuild it from every profile's segments."""
+    for shard in keys.folder.glob("keys-*.json"):
+        try:
+            read_json_file(shard)
+        except StoreCorrupt:
+            pass  # moved aside; the rebuild below restores what it held
     count = 0
     for folder in sorted(p for p in (layout.store / "history").glob("*") if p.is_dir()):
         for path in sorted(folder.glob("seg-*.json")):
