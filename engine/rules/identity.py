@@ -16,7 +16,7 @@ def normalize_email(raw: object) -> str:
     return raw.strip().lower()
 
 
-@lru_cache(maxsize=1 << 18)
+@lru_cache(maxsize=1 << 16)
 def invalid_email_reason(email: str) -> str | None:
     """Why a normalised email cannot be synced, or None when its shape is valid (RFC 5321 lengths)."""
     if len(email) > 254:
@@ -40,13 +40,13 @@ def invalid_email_reason(email: str) -> str | None:
     return None
 
 
-@lru_cache(maxsize=1 << 18)
+@lru_cache(maxsize=1 << 16)
 def member_hash(email: str) -> str:
     """Mailchimp's subscriber_hash: md5 of the lower-cased address."""
     return hashlib.md5(normalize_email(email).encode()).hexdigest()
 
 
-@lru_cache(maxsize=1 << 18)
+@lru_cache(maxsize=1 << 16)
 def email_key(email: str) -> int:
     """60-bit integer of the member hash: a TinyDB doc_id for lookups by email."""
     return int(member_hash(email)[:15], 16)
