@@ -18,9 +18,18 @@ class ProfileLoaded(Message):
     account_name: str
     selection_names: dict
     runs: list[dict]
-    skipped: list[dict]
     unmapped: dict
     errors: list[dict]
+
+
+@dataclass
+class SkippedWindow(Message):
+    """One page of a profile's skipped records, read from the store."""
+
+    rows: list[dict]
+    total: int
+    page: int
+    needle: str
 
 
 @dataclass

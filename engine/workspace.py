@@ -241,12 +241,15 @@ class Workspace:
         return out
 
     def skipped(self, ref: str | int) -> list[dict]:
-        """Skipped records of a profile, no_email first."""
+        """A profile's skipped records, no_email first."""
+        return self.skipped_window(ref)[0]
+
+    def skipped_window(self, ref: str | int, offset: int = 0, limit: int | None = None, needle: str = ""
+                       ) -> tuple[list[dict], int]:
+        """A window of the skipped records and how many match `needle` (the console pages through it)."""
         from .store.index import read_skipped
 
-        rows = read_skipped(self.layout.profile_dir(self.profile(ref).id))
-        order = {"no_email": 0, "invalid_email": 1, "duplicate_email": 2}
-        return sorted(rows, key=lambda r: (order.get(r.get("reason"), 9), r.get("name") or "", r["crm_id"]))
+        return read_skipped(self.layout.profile_dir(self.profile(ref).id), offset, limit, needle)
 
     def unmapped(self, ref: str | int) -> dict:
         profile = self.profile(ref)

@@ -251,3 +251,27 @@ async def test_cancelling_a_run_in_its_own_process(make_console, console_ws):
                 break
         assert app.finished[2]["status"] == "cancelled"
         assert app.ws.runs.for_profile(2)[0]["status"] == "cancelled"
+
+
+async def test_skipped_records_are_paged_and_filtered_from_the_store(make_console, console_ws):
+    from bench.scenario import seed_skipped
+
+    seed_skipped(console_ws, 250)
+    total = len(console_ws.skipped("Donors"))
+    assert total > 250
+    app = make_console()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.open_profile(console_ws.profile("Donors").id)
+        await settle(pilot)
+        app.screen.query_one("#tabs").active = "tab-skipped"
+        await settle(pilot)
+        window = lambda: str(app.screen.query_one("#skip-window").render())  # noqa: E731
+        assert window().startswith(f"1-100 of {total} skipped")
+        await pilot.press("right_square_bracket")
+        await settle(pilot)
+        assert window().startswith(f"101-200 of {total}")
+        await pilot.press("slash", *"Person 1")
+        await settle(pilot)
+        rows = app.screen.query_one("#skipped").rows
+        assert window().startswith("1-") and "matching 'Person 1'" in window() and 0 < len(rows) <= 100

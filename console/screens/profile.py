@@ -12,7 +12,7 @@ from engine.model import Direction, ObjectType, Profile
 from engine.sync.run import RunRequest
 from engine.text import short_id
 
-from ..messages import ProfileLoaded
+from ..messages import ProfileLoaded, SkippedWindow
 from ..widgets import OpsTable, lines, lit, status_text
 
 PAGE = 100
@@ -54,6 +54,7 @@ class ProfileScreen(Screen):
         self.data: ProfileLoaded | None = None
         self.skip_filter = ""
         self.skip_page = 0
+        self.skip_pages = 1
 
     def compose(self) -> ComposeResult:
         yield Static(id="topbar")
@@ -88,7 +89,13 @@ class ProfileScreen(Screen):
         self.profile = profile
         names = ws.cursors.get(profile.id).get("selection_names") or {}
         self.post_message(ProfileLoaded(profile.id, ws.account(profile.account).name, names, runs,
-                                        ws.skipped(profile.id), ws.unmapped(profile.id), errors))
+                                        ws.unmapped(profile.id), errors))
+        self.load_skipped(self.skip_page, self.skip_filter)
+
+    @work(thread=True, exclusive=True, group="skipped", exit_on_error=False)
+    def load_skipped(self, page: int, needle: str) -> None:
+        rows, total = self.app.ws.skipped_window(self.profile_id, page * PAGE, PAGE, needle)
+        self.post_message(SkippedWindow(rows, total, page, needle))
 
     @on(ProfileLoaded)
     def show(self, message: ProfileLoaded) -> None:
@@ -100,7 +107,6 @@ class ProfileScreen(Screen):
         self.query_one("#topbar", Static).update(top)
         self.query_one("#settings", Static).update(lines(*self.settings_text(profile, message.selection_names)))
         self.fill_last()
-        self.fill_skipped()
         self.fill_unmapped()
         self.fill_runs()
         self.fill_errors()
@@ -139,19 +145,11 @@ class ProfileScreen(Screen):
                               key=outcome)
         table.border_title = f"run {run['run_id']} · {run['status']} · {run['started_at']}"
 
-    def skipped_rows(self) -> list[dict]:
-        needle = self.skip_filter.lower()
-        rows = self.data.skipped if self.data else []
-        if needle:
-            rows = [r for r in rows if needle in " ".join(str(r.get(k) or "") for k in
-                                                          ("reason", "name", "owner", "crm_id", "email")).lower()]
-        return rows
-
-    def fill_skipped(self) -> None:
-        rows = self.skipped_rows()
-        pages = max(1, -(-len(rows) // PAGE))
-        self.skip_page = min(self.skip_page, pages - 1)
-        window = rows[self.skip_page * PAGE: (self.skip_page + 1) * PAGE]
+    @on(SkippedWindow)
+    def fill_skipped(self, message: SkippedWindow) -> None:
+        if (message.page, message.needle) != (self.skip_page, self.skip_filter):
+            return  # the operator has paged or typed on since this was asked for
+        pages = max(1, -(-message.total // PAGE))
         table = self.query_one("#skipped", OpsTable)
         table.clear(columns=True)
         wide = self.size.width >= 110
@@ -160,16 +158,17 @@ class ProfileScreen(Screen):
         table.add_column("Name", width=24 if wide else 14)
         table.add_column("Owner", width=14 if wide else 8)
         table.add_column("Email / winner", width=30 if wide else 13)
-        for row in window:
+        for row in message.rows:
             detail = row.get("email") or ""
             if row.get("winner"):
                 detail = f"winner {short_id(row['winner'])} {detail}"
             table.add_row(row.get("reason") or "", lit(row["crm_id"]), lit(row.get("name")), lit(row.get("owner")),
                           lit(detail), key=row["crm_id"])
-        first = self.skip_page * PAGE + 1 if rows else 0
+        first = message.page * PAGE + 1 if message.rows else 0
         self.query_one("#skip-window", Static).update(
-            f"{first}-{self.skip_page * PAGE + len(window)} of {len(rows):,} skipped"
+            f"{first}-{message.page * PAGE + len(message.rows)} of {message.total:,} skipped"
             + (f" matching '{self.skip_filter}'" if self.skip_filter else "") + ("   [ ] pages" if pages > 1 else ""))
+        self.skip_pages = pages
 
     def fill_unmapped(self) -> None:
         data = self.data.unmapped if self.data else {}
@@ -293,15 +292,15 @@ class ProfileScreen(Screen):
     @on(Input.Changed, "#filter")
     def filter_changed(self, event: Input.Changed) -> None:
         self.skip_filter, self.skip_page = event.value.strip(), 0
-        self.fill_skipped()
+        self.load_skipped(0, self.skip_filter)
 
     @on(Input.Submitted, "#filter")
     def filter_done(self) -> None:
         self.query_one("#skipped").focus()
 
     def action_page(self, step: int) -> None:
-        self.skip_page = max(0, self.skip_page + step)
-        self.fill_skipped()
+        self.skip_page = max(0, min(self.skip_page + step, self.skip_pages - 1))
+        self.load_skipped(self.skip_page, self.skip_filter)
 
     def action_copy(self) -> None:
         table = self.focused if isinstance(self.focused, OpsTable) else None

@@ -15,10 +15,25 @@ from .storage import LockedFile, StoreCorrupt, atomic_write_bytes, json_tables, 
 
 
 SKIPPED_FIELDS = ("crm_id", "reason", "name", "owner", "email", "winner")
+REASON_ORDER = {"no_email": 0, "invalid_email": 1, "duplicate_email": 2}
 
 
-def read_skipped(folder: Path) -> list[dict]:
-    return list(((read_json_file(folder / "skipped.json") or {}).get("skipped") or {}).values())
+def skipped_order(row: dict) -> tuple:
+    return (REASON_ORDER.get(row.get("reason"), 9), row.get("name") or "", row.get("crm_id") or "")
+
+
+def read_skipped(folder: Path, offset: int = 0, limit: int | None = None, needle: str = "") -> tuple[list[dict], int]:
+    """A window of the skipped records (no email first) and how many match: one JSON line per record,
+    so a page of 100 out of 50k parses 100 lines, and a filter parses only the lines that match."""
+    try:
+        lines = (folder / "skipped.jsonl").read_bytes().splitlines()
+    except FileNotFoundError:
+        return [], 0
+    if needle:
+        wanted = needle.lower().encode()
+        lines = [line for line in lines if wanted in line.lower()]
+    window = lines[offset: None if limit is None else offset + limit]
+    return [orjson.loads(line) for line in window], len(lines)
 
 
 class ProfileIndex:
@@ -94,11 +109,11 @@ class ProfileIndex:
         if not self.dirty:
             return
         payload = json_tables({"records": self.records, "emails": self.emails, "members": self.members})
-        skipped = {k: {f: d.get(f) for f in SKIPPED_FIELDS} for k, d in self.records.items()
-                   if d.get("status") == "skipped"}
+        skipped = sorted(({f: d.get(f) for f in SKIPPED_FIELDS} | {"crm_id": k} for k, d in self.records.items()
+                          if d.get("status") == "skipped"), key=skipped_order)
         with self.file.lock:
             atomic_write_bytes(self.file.path, payload)
-            atomic_write_bytes(self.file.path.with_name("skipped.json"), orjson.dumps({"skipped": skipped}))
+            atomic_write_bytes(self.file.path.with_name("skipped.jsonl"), (orjson.dumps(r) + b"\n" for r in skipped))
         self.dirty = False
 
     def forget_pushed_values(self) -> None:
