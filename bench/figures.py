@@ -96,12 +96,14 @@ def console_start(data: str, events: int, skipped: int) -> dict:
         start = time.perf_counter()
         app.open_profile(profile_id)
         await pilot.pause()
-        while not getattr(app.screen, "data", None):
-            await asyncio.sleep(0.002)
         app.screen.query_one("#tabs").active = "tab-skipped"
-        await pilot.pause()
+        while app.screen.query_one("#skipped").row_count == 0:
+            await asyncio.sleep(0.001)
+        painted = asyncio.Event()
+        app.call_after_refresh(painted.set)
+        await painted.wait()
         result["skipped_tab_ms"] = round((time.perf_counter() - start) * 1000, 1)
-        result["skipped_rows"] = len(app.screen.data.skipped)
+        result["skipped_window"] = str(app.screen.query_one("#skip-window").render()).split("   ")[0]
         app.exit()
 
     app.run(headless=True, size=(80, 24), auto_pilot=measure)
