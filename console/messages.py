@@ -20,6 +20,7 @@ class ProfileLoaded(Message):
     runs: list[dict]
     unmapped: dict
     errors: list[dict]
+    audit: list[dict]
 
 
 @dataclass

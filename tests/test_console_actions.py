@@ -69,6 +69,11 @@ async def test_toggle_delete_converted_leads_confirms_and_audits(make_console):
         assert app.ws.profile("Leads").options.delete_converted_leads is True
         entry = [a for a in app.ws.audit.all() if a["action"] == "option.set"][-1]
         assert entry["actor"] == "ana@support-2" and entry["details"]["to"] is True
+        app.screen.query_one("#tabs").active = "tab-audit"
+        await settle(pilot)
+        audit = app.screen.query_one("#audit")
+        first = [str(cell) for cell in audit.get_row_at(0)]
+        assert first[1] == "ana@support-2" and first[2] == "delete-converted-leads: False → True"
 
 
 async def test_cancelling_the_confirmation_changes_nothing(make_console):
@@ -235,7 +240,7 @@ async def test_cancelling_a_run_in_its_own_process(make_console, console_ws):
     from engine.sync.run import RunRequest
 
     with console_ws.sandbox.session() as box:
-        box.state.faults.latency_ms = 40  # every API call is slow, so the run is still going when cancelled
+        box.state.faults.latency_ms = 100  # every API call is slow, so the run is still going when cancelled
     app = make_console(runs_in_process=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)

@@ -95,3 +95,23 @@ def test_invalid_crm_data_is_recorded_with_zohos_error(demo):
     failure = next(e for e in demo.run_events(run["run_id"], "failed") if e["email"] == member["email_address"])
     assert failure["error"]["code"] == "INVALID_DATA" and failure["error"]["details"]["maximum_length"] == 80
     assert run["status"] == "partial" and run["stats"]["mc>crm"]["created"] > 0
+
+
+def test_a_member_mailchimp_holds_for_consent_is_skipped_with_its_reason(demo):
+    from engine.rules.identity import member_hash
+
+    from engine.rules.identity import invalid_email_reason
+
+    record = next(r for r in demo.sandbox.state.load().accounts["harbor-yoga"].zoho.modules["Contacts"].values()
+                  if r["Email"] and r["Email"].strip().endswith("@acme.org")
+                  and not invalid_email_reason(normalize_email(r["Email"])))
+    email = normalize_email(record["Email"])
+    with demo.sandbox.session() as box:
+        audience = box.state.accounts["harbor-yoga"].mailchimp.audiences[HARBOR_LIST]
+        audience.members.pop(member_hash(email), None)
+        audience.forgotten.append(member_hash(email))
+        box.state.accounts["harbor-yoga"].dirty = True
+    run = demo.run("Members")
+    event = next(e for e in demo.run_events(run["run_id"], "skipped") if e.get("crm_id") == record["id"])
+    assert event["reason"] == "compliance_state" and "permanently deleted" in event["detail"]
+    assert run["status"] in ("succeeded", "partial") and run["stats"]["crm>mc"]["created"] > 0

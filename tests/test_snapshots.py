@@ -32,7 +32,7 @@ def test_profiles_home_read_only(snap_compare, make_console, size):
 
 
 @pytest.mark.parametrize("size", SIZES)
-@pytest.mark.parametrize("tab", ["tab-last", "tab-skipped", "tab-unmapped", "tab-runs", "tab-errors"])
+@pytest.mark.parametrize("tab", ["tab-last", "tab-skipped", "tab-unmapped", "tab-runs", "tab-errors", "tab-audit"])
 def test_profile_tabs(snap_compare, make_console, size, tab):
     async def before(pilot):
         await open_profile(pilot, 3, tab)
@@ -104,3 +104,16 @@ def test_jump_box(snap_compare, make_console, size):
 @pytest.mark.parametrize("theme", ["syncops-light", "syncops-ansi"])
 def test_other_themes(snap_compare, make_console, theme):
     assert snap_compare(make_console(theme=theme), terminal_size=(80, 24), run_before=settle)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_records_behind_a_count(snap_compare, make_console, size):
+    async def before(pilot):
+        await open_profile(pilot, 2)
+        table = pilot.app.screen.query_one("#last")
+        table.focus()
+        table.move_cursor(row=[k.value for k in table.rows].index("created"))
+        await pilot.press("enter")
+        await settle(pilot)
+
+    assert snap_compare(make_console(), terminal_size=size, run_before=before)

@@ -22,7 +22,7 @@ def test_the_second_run_of_a_profile_says_who_runs_it_and_since_when(tmp_path):
     ws = Workspace(data)
     ws.reset_sandbox(records=300)
     with ws.sandbox.session() as box:
-        box.state.faults.latency_ms = 60  # a slow API keeps the first run going
+        box.state.faults.latency_ms = 250  # a slow API keeps the first run going
     first = subprocess.Popen([sys.executable, "-m", "console.cli", "--data-dir", str(data), "run", "Donors"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              env=dict(os.environ, SSH_CLIENT="198.51.100.7 1 22"))

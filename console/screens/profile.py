@@ -45,7 +45,7 @@ class ProfileScreen(Screen):
         Binding("y", "copy", "copy id"),
     ]
     HELP = ("Tabs: Last run (enter drills into a count), Skipped (no email first; / filters, [ ] pages), "
-            "Unmapped fields, Runs, Errors (enter lists the records).")
+            "Unmapped fields, Runs, Errors (enter lists the records), Audit (who changed what).")
 
     def __init__(self, profile_id: int) -> None:
         super().__init__()
@@ -71,6 +71,8 @@ class ProfileScreen(Screen):
                 yield OpsTable(id="runs")
             with TabPane("Errors", id="tab-errors"):
                 yield OpsTable(id="errors")
+            with TabPane("Audit", id="tab-audit"):
+                yield OpsTable(id="audit")
         yield Input(placeholder="filter skipped records by reason, name, owner or id", id="filter")
         yield Footer()
 
@@ -88,8 +90,9 @@ class ProfileScreen(Screen):
         errors = ws.run_events(last["run_id"], "failed") if failed else []
         self.profile = profile
         names = ws.cursors.get(profile.id).get("selection_names") or {}
+        audit = [e for e in ws.audit.all() if e.get("profile") == profile.key]
         self.post_message(ProfileLoaded(profile.id, ws.account(profile.account).name, names, runs,
-                                        ws.unmapped(profile.id), errors))
+                                        ws.unmapped(profile.id), errors, audit[::-1]))
         self.load_skipped(self.skip_page, self.skip_filter)
 
     @work(thread=True, exclusive=True, group="skipped", exit_on_error=False)
@@ -110,6 +113,7 @@ class ProfileScreen(Screen):
         self.fill_unmapped()
         self.fill_runs()
         self.fill_errors()
+        self.fill_audit()
 
     @staticmethod
     def settings_text(profile: Profile, names: dict) -> tuple[str, str, str]:
@@ -205,6 +209,24 @@ class ProfileScreen(Screen):
                           lit(group["message"], limit=120), key=str(index))
         if not table.row_count:
             table.add_row("—", "no failures in the last run", "", "")
+
+    def fill_audit(self) -> None:
+        """Operator actions on this profile, newest first: who, from where, what changed."""
+        table = self.query_one("#audit", OpsTable)
+        table.clear(columns=True)
+        table.add_columns("When", "Who", "What")
+        for entry in (self.data.audit if self.data else [])[:200]:
+            details = entry.get("details") or {}
+            if entry["action"] == "option.set":
+                what = f"{details.get('option')}: {details.get('from')} → {details.get('to')}"
+            elif entry["action"] == "run.start":
+                what = "run " + ("reset + full" if details.get("full") else "incremental") + (
+                    f" for {details['record']}" if details.get("record") else "")
+            else:
+                what = {"profile.add": "profile created"}.get(entry["action"], entry["action"])
+            table.add_row(entry["ts"].replace("T", " ")[5:16], lit(entry["actor"], limit=40), lit(what))
+        if not table.row_count:
+            table.add_row("—", "no operator actions yet", "")
 
     # drill-downs --------------------------------------------------------------------------
     @on(OpsTable.RowSelected)

@@ -164,6 +164,10 @@ class MailchimpFake:
         h = member_hash(normal)
         member = audience.members.get(h)
         status = item.get("status")
+        if member is None and h in audience.forgotten:
+            return {"email_address": email, "error_code": "ERROR_GENERIC", "title": "Forgotten Email Not Subscribed",
+                    "error": f"{email} was permanently deleted and cannot be re-imported. The contact must "
+                             "re-subscribe to get back on the list."}
         if member is None and domain in self.state.faults.signup_throttled_domains:
             return {"email_address": email, "error_code": "ERROR_GENERIC", "title": "Invalid Resource",
                     "error": f"{email} has signed up to a lot of lists very recently; we're not allowing more "

@@ -74,6 +74,7 @@ class Audience:
     merge_fields: list[dict]
     segments: dict[str, str]  # segment id -> tag name
     version: int = 0
+    forgotten: list[str] = field(default_factory=list)  # hashes of permanently deleted members
 
 
 @dataclass

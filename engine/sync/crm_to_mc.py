@@ -267,7 +267,7 @@ class CrmToMailchimp:
             self._mark_skipped(w, Reason.INVALID_EMAIL)
             self.ctx.outcome(D, Outcome.SKIPPED, reason=Reason.INVALID_EMAIL.value,
                              detail=f"rejected by Mailchimp: {text}", **base)
-        elif "compliance state" in text:
+        elif "compliance state" in text or "permanently deleted" in text:
             self._mark_skipped(w, Reason.COMPLIANCE_STATE)
             self.ctx.outcome(D, Outcome.SKIPPED, reason=Reason.COMPLIANCE_STATE.value,
                              detail=f"Mailchimp: {text}", **base)
