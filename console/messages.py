@@ -21,6 +21,7 @@ class ProfileLoaded(Message):
     unmapped: dict
     errors: list[dict]
     audit: list[dict]
+    converted_tracked: int
 
 
 @dataclass

@@ -251,6 +251,10 @@ class Workspace:
 
         return read_skipped(self.layout.profile_dir(self.profile(ref).id), offset, limit, needle)
 
+    def converted_tracked(self, ref: str | int) -> int:
+        """Converted leads a Leads profile still tracks (as of its last run)."""
+        return int(self.cursors.get(self.profile(ref).id).get("converted_tracked") or 0)
+
     def unmapped(self, ref: str | int) -> dict:
         profile = self.profile(ref)
         return self.cursors.get(profile.id).get("unmapped") or {"crm_fields": [], "merge_fields": [],
@@ -265,7 +269,9 @@ class Workspace:
             used, limit = self.plan_usage(account)
             profiles = [p for p in self.profiles() if p.account == account.id]
             out.append({"account": account, "plan": plan_label(account.plan, account.addons), "used": used,
-                        "limit": limit, "profiles": [{"profile": p, "last_run": self.last_run(p)} for p in profiles]})
+                        "limit": limit, "profiles": [{"profile": p, "last_run": self.last_run(p),
+                                                      "converted_tracked": self.converted_tracked(p.id)}
+                                                     for p in profiles]})
         return out
 
     # sandbox --------------------------------------------------------------------------------

@@ -63,7 +63,8 @@ async def test_toggle_delete_converted_leads_confirms_and_audits(make_console):
         await pilot.press("c")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmModal)
-        assert "converted leads are still tracked" in app.screen.question
+        tracked = app.ws.converted_tracked("Leads")
+        assert tracked > 0 and f"{tracked:,} converted leads are still tracked" in app.screen.question
         await pilot.press("y")
         await settle(pilot)
         assert app.ws.profile("Leads").options.delete_converted_leads is True

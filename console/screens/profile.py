@@ -92,7 +92,8 @@ class ProfileScreen(Screen):
         names = ws.cursors.get(profile.id).get("selection_names") or {}
         audit = [e for e in ws.audit.all() if e.get("profile") == profile.key]
         self.post_message(ProfileLoaded(profile.id, ws.account(profile.account).name, names, runs,
-                                        ws.unmapped(profile.id), errors, audit[::-1]))
+                                        ws.unmapped(profile.id), errors, audit[::-1],
+                                        ws.converted_tracked(profile.id)))
         self.load_skipped(self.skip_page, self.skip_filter)
 
     @work(thread=True, exclusive=True, group="skipped", exit_on_error=False)
@@ -284,8 +285,7 @@ class ProfileScreen(Screen):
         if not self.profile or self.profile.object_type is not ObjectType.LEADS:
             return
         turning_on = not self.profile.options.delete_converted_leads
-        run = self.last_run() or {}
-        still = ((run.get("stats") or {}).get(Direction.CRM_TO_MC.value) or {}).get("converted_still_tracked", 0)
+        still = self.data.converted_tracked if self.data else 0
         if turning_on:
             question = (f"Turn ON \"Delete converted Leads\" for {self.profile.name}?\n\n{still:,} converted leads "
                         "are still tracked by this profile. On the next run their Leads-profile tags are removed "

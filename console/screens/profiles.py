@@ -20,15 +20,14 @@ from ..widgets import OpsTable, ago, compact, lit, status_text, tone
 WIDE = 110
 
 
-def options_sentence(profile: Profile, last_run: dict | None) -> str:
+def options_sentence(profile: Profile, last_run: dict | None, converted_tracked: int = 0) -> str:
     """The selected profile explained in words an operator can paste into a ticket."""
     o, s = profile.options, profile.segments
     parts = [f"{profile.name}"]
     if profile.object_type.value == "Leads":
-        still = ((last_run or {}).get("stats") or {}).get(Direction.CRM_TO_MC.value, {}).get("converted_still_tracked", 0)
         text = f"Delete converted Leads {'ON' if o.delete_converted_leads else 'OFF'}"
-        if not o.delete_converted_leads and still:
-            text += f" ({still} converted leads still tracked as Leads)"
+        if not o.delete_converted_leads and converted_tracked:
+            text += f" ({converted_tracked} converted leads still tracked as Leads)"
         parts.append(text)
     parts.append(f"Field mapping {'ON' if o.field_mapping else 'OFF'}")
     parts.append(f"Unsubscribe on CRM opt-out {'ON' if o.unsubscribe_on_crm_opt_out else 'OFF'}")
@@ -164,7 +163,7 @@ class ProfilesScreen(Screen):
         text = options_sentence(*selected) if selected else "Select a profile to see its options."
         self.query_one("#explain", Static).update(lit(text, limit=400))
 
-    def selected(self) -> tuple[Profile, dict | None] | None:
+    def selected(self) -> tuple[Profile, dict | None, int] | None:
         key = self.query_one("#profiles", OpsTable).selected_key
         if not key or not key.startswith("prof:"):
             return None
@@ -172,7 +171,7 @@ class ProfilesScreen(Screen):
         for entry in self.overview:
             for item in entry["profiles"]:
                 if item["profile"].id == wanted:
-                    return item["profile"], item["last_run"]
+                    return item["profile"], item["last_run"], item.get("converted_tracked", 0)
         return None
 
     @on(OpsTable.RowSelected)

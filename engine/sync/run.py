@@ -198,6 +198,7 @@ class ProfileRunner:
         if ctx.index.loaded:  # nothing read, nothing changed: the last figures still stand
             state["unmapped"] = unmapped_fields(profile, meta, ctx.index.records, ctx.index.members,
                                                 ctx.crm_bits, ctx.merge_bits)
+            state["converted_tracked"] = sum(1 for doc in ctx.index.records.values() if doc.get("converted"))
         if ctx.index.recovered:
             self.ws.notices.append(ctx.index.recovered)
             for direction in Direction:  # the rebuilt index is complete only after a full re-match
