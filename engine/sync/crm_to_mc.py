@@ -66,8 +66,9 @@ class CrmToMailchimp:
                 for row in page:
                     self.memberships.setdefault(row["id"], set()).add(selection.tag)
 
-    async def run(self, cursor: dict, ids: list[str] | None = None) -> dict:
-        """Returns the new cursor {"time", "ids"} for this direction."""
+    async def run(self, cursor: dict, ids: list[str] | None = None, sweep_converted: bool = False) -> dict:
+        """Returns the new cursor for this direction. sweep_converted: also revisit every converted lead,
+        changed or not (the first run after "Delete converted Leads" is turned on)."""
         ctx = self.ctx
         self.watermark = Watermark(None if ids else cursor, since_is_inclusive=False)  # If-Modified-Since: after
         since = self.watermark.since
@@ -76,6 +77,8 @@ class CrmToMailchimp:
         converted = "both" if self.profile.object_type.value == "Leads" else None
         module = self.profile.object_type.value
         batches = []  # (pages, whether the cursor applies)
+        if sweep_converted and not ids:
+            batches.append((ctx.zoho.records(module, self.fields, converted="true"), False))
         retry = [i for i in ctx.state.get("retry_ids", []) if not ids]
         for start in range(0, len(retry), 100):  # records whose last failure was worth retrying
             batches.append((ctx.zoho.records(module, self.fields, converted=converted,

@@ -184,10 +184,15 @@ class ProfileRunner:
         if not state.get(Direction.CRM_TO_MC.value) and not request.record:
             ctx.totals[Direction.CRM_TO_MC.value] = len(ctx.index.records) or None  # estimate: last full read
         crm_phase = CrmToMailchimp(ctx, fields_to_read(profile, meta), chosen)
+        delete_converted = profile.object_type is ObjectType.LEADS and profile.options.delete_converted_leads
+        sweep = delete_converted and not state.get("delete_converted_applied") and not request.record
         if record_ids != []:
-            crm_cursor = await crm_phase.run(state.get(Direction.CRM_TO_MC.value, {}), ids=record_ids)
+            crm_cursor = await crm_phase.run(state.get(Direction.CRM_TO_MC.value, {}), ids=record_ids,
+                                             sweep_converted=sweep)
         else:
             crm_cursor = state.get(Direction.CRM_TO_MC.value, {})
+        if not request.dry_run and not request.record:
+            state["delete_converted_applied"] = delete_converted
         self._checkpoint(ctx, Direction.CRM_TO_MC, crm_cursor)
 
         ctx.phase = Direction.MC_TO_CRM.value
