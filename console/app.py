@@ -1,6 +1,7 @@
 """The syncops console: a Textual app over the engine's Workspace."""
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -57,6 +58,7 @@ class SyncopsApp(App):
     def on_mount(self) -> None:
         from .screens.profiles import ProfilesScreen
 
+        self.call_after_refresh(gc.freeze)  # the app's long-lived objects need no more cyclic-GC scans
         for notice in self.ws.notices:
             self.notify(inert(notice, 500), title="store repaired", severity="warning", timeout=30, markup=False)
         self.push_screen(ProfilesScreen())
