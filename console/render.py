@@ -15,16 +15,6 @@ def lit(value: object) -> Text:
     return Text(inert(value))
 
 
-def options_line(profile: Profile) -> str:
-    o = profile.options
-    parts = [f"Field mapping {'ON' if o.field_mapping else 'OFF'}",
-             f"Unsubscribe on CRM opt-out {'ON' if o.unsubscribe_on_crm_opt_out else 'OFF'}"]
-    if profile.object_type.value == "Leads":
-        parts.insert(0, f"Delete converted Leads {'ON' if o.delete_converted_leads else 'OFF'}")
-    parts.append(f"every {o.schedule_minutes} min" if o.schedule_minutes else "manual")
-    return " · ".join(parts)
-
-
 def profiles_table(ws: Workspace, overview: list[dict]) -> Table:
     table = Table("Account / Profile", "Type", "Last run", "Status", "Health", "New", "Upd", "Skip", "Fail",
                   title=f"syncops · {ws.layout.root}")

@@ -149,6 +149,3 @@ class DirectionStats:
     def count(self, outcome: Outcome) -> None:
         self.read += 1
         setattr(self, outcome.value, getattr(self, outcome.value) + 1)
-
-    def reconciles(self) -> bool:
-        return self.read == self.created + self.updated + self.unchanged + self.skipped + self.failed

@@ -26,7 +26,7 @@ from .store.repos import Audit, Cursors, Profiles, Runs
 from .store.recovery import check_hot_files
 from .store.storage import remove_stale_temp_files
 from .sync.context import ProgressFn
-from .sync.run import AlreadyRunning, ProfileRunner, RunRequest, whoami
+from .sync.run import ProfileRunner, RunRequest, whoami
 
 
 class UnknownProfile(LookupError):

@@ -3,18 +3,12 @@ from engine.rules.identity import normalize_email
 from engine.rules.records import tag_name
 from engine.sync.run import RunRequest
 
-from .conftest import NORTHWIND_LIST
-
-
-def _donors(ws):
-    return ws.profile("Donors")
-
 
 def test_selected_campaigns_and_views_become_tags_on_members(world):
     ws = world.ws
     ws.run("Donors")
     org = world.org()
-    profile = _donors(ws)
+    profile = ws.profile("Donors")
     campaign = org.campaigns[profile.segments.campaigns[0]]
     tag = tag_name("campaign", campaign["Campaign_Name"])
     assert tag == f"Zoho Campaign: {campaign['Campaign_Name']}"

@@ -109,8 +109,5 @@ class MailchimpClient:
                 return None
             raise
 
-    async def set_status(self, list_id: str, member_hash: str, status: str) -> dict:
-        return await self._call("PATCH", f"/lists/{list_id}/members/{member_hash}", {"status": status})
-
 
 __all__ = ["MailchimpClient", "ApiError", "datacenter"]

@@ -209,14 +209,6 @@ class ZohoClient:
             out.extend(page)
         return out
 
-    async def convert_lead(self, lead_id: str) -> dict:
-        response = await self.http.send("POST", f"{self.base}/Leads/{lead_id}/actions/convert", zoho_error_text,
-                                        content=orjson.dumps({"data": [{}]}),
-                                        headers={"Content-Type": "application/json"})
-        if response.status_code >= 400:
-            raise ApiError(API, zoho_error_text(response) or f"HTTP {response.status_code}", response.status_code)
-        return decode_json(API, response)["data"][0]
-
     async def upsert(self, module: str, records: list[dict]) -> list[dict]:
         """One result per record, in order; never assumes a 2xx means every record succeeded."""
         if not 0 < len(records) <= WRITE_BATCH:

@@ -6,7 +6,6 @@ real provider would; the client's copies live in the credentials file.
 from __future__ import annotations
 
 import hashlib
-import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,7 +127,6 @@ class SandboxState:
         self.clock = clock
         self.accounts: dict[str, SandboxAccount] = {}
         self.faults = Faults()
-        self._counter = itertools.count()
 
     def now(self) -> str:
         return iso(self.clock())

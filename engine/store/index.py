@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 
 from ..rules.identity import email_key
-from .storage import LockedFile, StoreCorrupt, atomic_write_bytes, json_tables, read_json_file
+from .storage import LockedFile, StoreCorrupt, atomic_write_bytes, json_tables
 
 
 SKIPPED_FIELDS = ("crm_id", "reason", "name", "owner", "email", "winner")
