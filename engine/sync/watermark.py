@@ -26,7 +26,7 @@ class Watermark:
         self.seen: dict[str, str] = cursor.get("seen") or {}
         self.inclusive = since_is_inclusive
         self.max_seen = ""
-        self.at_max: dict[str, str] = {}
+        self.at_max: dict[str, dict] = {}
 
     @property
     def since(self) -> str | None:
@@ -39,16 +39,15 @@ class Watermark:
 
     def already_read(self, stamp: str, key: str, item: dict) -> bool:
         """Tracks the item, and says whether an earlier run read it exactly like this."""
-        mark = fingerprint(item)
         if stamp > self.max_seen:
             self.max_seen, self.at_max = stamp, {}
         if stamp == self.max_seen:
-            self.at_max[key] = mark
+            self.at_max[key] = item  # fingerprinted only if this second ends up as the cursor
         if not self.time:
             return False
         if stamp < self.time or (self.closed and stamp == self.time):
             return True
-        return stamp == self.time and self.seen.get(key) == mark
+        return stamp == self.time and self.seen.get(key) == fingerprint(item)
 
     def advanced(self, read_began: str) -> dict:
         """The next cursor, never past when the read began, so changes made meanwhile are read next time."""
@@ -59,4 +58,4 @@ class Watermark:
             return {"time": read_began, "seen": {}}
         if newest < began.replace(microsecond=0):
             return {"time": self.max_seen, "closed": True}
-        return {"time": self.max_seen, "seen": self.at_max}
+        return {"time": self.max_seen, "seen": {key: fingerprint(item) for key, item in self.at_max.items()}}
