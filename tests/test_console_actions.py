@@ -218,6 +218,14 @@ async def test_runs_started_by_another_process_show_up(make_console, console_ws)
                 break
         assert shown[2]["run_id"] == run["run_id"] and shown[2]["actor"] == "cli@other-box"
         assert "cli@other-box" in str(app.screen.query_one("#profiles").get_row("prof:2")[-1])
+        table = app.screen.query_one("#profiles")
+        table.move_cursor(row=table.get_row_index("prof:2"))
+        await pilot.press("m")
+        await settle(pilot)
+        top = str(app.screen.query_one("#topbar").render())
+        assert "succeeded" in top and "cli@other-box" in top
+        counts = str(app.screen.query_one("#count-CRM_TO_MC").render())
+        assert f"unchanged {run['stats']['crm>mc']['unchanged']:,}" in counts
 
 
 async def test_the_console_runs_syncs_in_their_own_process(make_console):

@@ -46,8 +46,10 @@ class RunMonitorScreen(Screen):
     def on_mount(self) -> None:
         self.profile = self.app.ws.profile(self.profile_id)
         self.render_state(self.current())
-        if self.app.poll_interval and self.profile_id not in self.app.live:
-            self.set_interval(self.app.poll_interval, self.poll_store)
+        if self.profile_id not in self.app.live:  # a run started elsewhere (CLI, scheduler) or the last one
+            self.poll_store()
+            if self.app.poll_interval:
+                self.set_interval(self.app.poll_interval, self.poll_store)
 
     def current(self) -> dict:
         return self.app.live.get(self.profile_id) or self.app.finished.get(self.profile_id) or {}

@@ -38,6 +38,7 @@ class ProfileScreen(Screen):
         Binding("r", "run", "run"),
         Binding("R", "full", "reset+run"),
         Binding("d", "dry_run", "dry run"),
+        Binding("m", "monitor", "monitor", show=False),
         Binding("c", "toggle_converted", "del. converted"),
         Binding("slash", "filter", "filter"),
         Binding("right_square_bracket", "page(1)", "next page", show=False),
@@ -267,6 +268,11 @@ class ProfileScreen(Screen):
 
     def action_run(self) -> None:
         self.app.start_run(self.profile_id, RunRequest())
+
+    def action_monitor(self) -> None:
+        from .monitor import RunMonitorScreen
+
+        self.app.push_screen(RunMonitorScreen(self.profile_id))
 
     def action_dry_run(self) -> None:
         self.app.start_run(self.profile_id, RunRequest(dry_run=True))

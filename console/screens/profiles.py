@@ -45,8 +45,9 @@ def options_sentence(profile: Profile, last_run: dict | None, converted_tracked:
 class ProfilesScreen(Screen):
     BINDINGS = [
         Binding("r", "run", "run"),
+        Binding("m", "monitor", "monitor"),
         Binding("slash", "filter", "filter"),
-        Binding("y", "copy", "copy id"),
+        Binding("y", "copy", "copy id", show=False),
         Binding("escape", "clear_filter", "clear", show=False),
     ]
     HELP = "Every profile of every subscriber account. Enter opens a profile; r runs it (incremental)."
@@ -186,6 +187,14 @@ class ProfilesScreen(Screen):
             from engine.sync.run import RunRequest
 
             self.app.start_run(selected[0].id, RunRequest())
+
+    def action_monitor(self) -> None:
+        """Watch the selected profile's current or last run, wherever it was started."""
+        selected = self.selected()
+        if selected:
+            from .monitor import RunMonitorScreen
+
+            self.app.push_screen(RunMonitorScreen(selected[0].id))
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "run" and self.app.read_only:
