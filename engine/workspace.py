@@ -93,10 +93,6 @@ class Workspace:
         why = "is ambiguous" if matches else "matches no profile"
         raise UnknownProfile(f"{ref!r} {why}; profiles: {known}")
 
-    def plan_usage(self, account: Account) -> tuple[int, int | None]:
-        used = sum(p.account == account.id for p in self.profiles())
-        return used, profile_limit(account.plan, account.addons)
-
     def add_profile(self, account_id: str, object_type: str, audience_id: str, name: str | None = None,
                     options: Options | None = None, segments: Segments | None = None, actor: str = "") -> Profile:
         account = self.account(account_id)
@@ -172,22 +168,26 @@ class Workspace:
             cancel=None) -> dict:
         return asyncio.run(self.run_async(ref, request, on_progress, cancel))
 
-    def mark_abandoned(self) -> None:
-        """Runs marked running whose process is gone (their run lock is free) become 'abandoned'."""
+    def mark_abandoned(self, held_by_caller: int | None = None) -> bool:
+        """Runs marked running whose process is gone (their run lock is free) become 'abandoned'.
+        held_by_caller: a profile whose run lock the caller holds; only that profile is checked.
+        Returns whether any run was marked."""
         from filelock import FileLock, Timeout
 
+        found = False
         for run in self.runs.all():
-            if run["status"] != "running":
+            if run["status"] != "running" or held_by_caller not in (None, run["profile_id"]):
                 continue
-            lock = FileLock(self.layout.locks / f"run-{run['profile_id']}.lock")
-            try:
-                lock.acquire(timeout=0)
-            except Timeout:
-                continue
-            try:
-                self.runs.update(run["doc_id"], {"status": "abandoned", "finished_at": self.now()})
-            finally:
-                lock.release()
+            if held_by_caller is None:
+                lock = FileLock(self.layout.locks / f"run-{run['profile_id']}.lock")
+                try:
+                    lock.acquire(timeout=0)
+                except Timeout:
+                    continue  # still running somewhere
+                lock.release()  # free: the process that held it is gone
+            self.runs.update(run["doc_id"], {"status": "abandoned", "finished_at": self.now()})
+            found = True
+        return found
 
     def last_run(self, profile: Profile) -> dict | None:
         runs = [r for r in self.runs.for_profile(profile.id) if not r.get("dry_run")]
@@ -261,17 +261,22 @@ class Workspace:
                                                                "note": "no run yet"}
 
     def overview(self) -> list[dict]:
-        """Accounts with plan usage and their profiles with the last run: the home screen's data."""
+        """Accounts with plan usage and their profiles with the last run: the home screen's data.
+        Polled every second by the console, so each store file is read once here."""
         self.mark_abandoned()
+        profiles = self.profiles()
+        latest: dict[int, dict] = {}
+        for run in self.runs.all():
+            if not run.get("dry_run") and run["doc_id"] > latest.get(run["profile_id"], {}).get("doc_id", 0):
+                latest[run["profile_id"]] = run
         out = []
-        accounts = self.accounts()
-        for account in accounts.values():
-            used, limit = self.plan_usage(account)
-            profiles = [p for p in self.profiles() if p.account == account.id]
-            out.append({"account": account, "plan": plan_label(account.plan, account.addons), "used": used,
-                        "limit": limit, "profiles": [{"profile": p, "last_run": self.last_run(p),
-                                                      "converted_tracked": self.converted_tracked(p.id)}
-                                                     for p in profiles]})
+        for account in self.accounts().values():
+            mine = [p for p in profiles if p.account == account.id]
+            out.append({"account": account, "plan": plan_label(account.plan, account.addons), "used": len(mine),
+                        "limit": profile_limit(account.plan, account.addons),
+                        "profiles": [{"profile": p, "last_run": latest.get(p.id),
+                                      "converted_tracked": int(self.cursors.get(p.id).get("converted_tracked") or 0)}
+                                     for p in mine]})
         return out
 
     # sandbox --------------------------------------------------------------------------------

@@ -95,9 +95,8 @@ class ProfileRunner:
 
     def _recover_abandoned(self) -> None:
         """A 'running' run whose lock we now hold died: mark it and index any events it left."""
-        for run in self.ws.runs.for_profile(self.profile.id):
-            if run["status"] == "running":
-                self.ws.runs.update(run["doc_id"], {"status": "abandoned", "finished_at": self.ws.now()})
+        if not self.ws.mark_abandoned(self.profile.id):
+            return
         position = self.ws.cursors.get(self.profile.id).get("history_position")
         if position:
             for number, events in segments_after(self.ws.layout.store, self.profile.id, tuple(position)):
