@@ -4,7 +4,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from engine.explain import describe_event, explain_now
+from engine.explain import describe_event, explain_now, run_totals
 from engine.model import Direction, Profile
 from engine.sync.schedule import health
 from engine.text import inert, short_id
@@ -24,9 +24,7 @@ def profiles_table(ws: Workspace, overview: list[dict]) -> Table:
                            style="bold"), "", "", "", "", "", "", "", "")
         for item in entry["profiles"]:
             profile, run = item["profile"], item["last_run"]
-            stats = (run or {}).get("stats") or {}
-            total = {k: sum((stats.get(d.value) or {}).get(k, 0) for d in Direction)
-                     for k in ("created", "updated", "skipped", "failed")}
+            total = run_totals(run)
             table.add_row(Text(f"  {profile.id} {inert(profile.name)}"), profile.object_type.value,
                           (run or {}).get("started_at") or "never", (run or {}).get("status") or "",
                           health(ws, profile, run), *(str(total[k]) if run else "" for k in total))

@@ -16,6 +16,15 @@ REASON_TEXT = {
 }
 
 
+HOME_COUNTS = ("created", "updated", "skipped", "failed")
+
+
+def run_totals(run: dict | None) -> dict[str, int]:
+    """A run's created / updated / skipped / failed, both directions together (the home screen's columns)."""
+    stats = (run or {}).get("stats") or {}
+    return {k: sum((s or {}).get(k, 0) for s in stats.values()) for k in HOME_COUNTS}
+
+
 def describe_event(event: dict) -> str:
     """What one event says, in words (without the time and profile)."""
     action = event["action"]

@@ -11,7 +11,8 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from engine.model import Direction, Profile
+from engine.explain import run_totals
+from engine.model import Profile
 from engine.sync.schedule import health
 
 from ..messages import OverviewLoaded
@@ -145,9 +146,7 @@ class ProfilesScreen(Screen):
 
     def _cells(self, profile: Profile, run: dict | None, now) -> list:
         live = self.app.live.get(profile.id)
-        stats = (run or {}).get("stats") or {}
-        totals = [sum((stats.get(d.value) or {}).get(k, 0) for d in Direction)
-                  for k in ("created", "updated", "skipped", "failed")]
+        totals = run_totals(run).values()
         state = "running" if live else health(self.app.ws, profile, run)
         cells = [lit(f"  {profile.name}"), profile.object_type.value[:4]]
         if self.wide:
