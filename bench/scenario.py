@@ -68,7 +68,7 @@ def seed_skipped(ws: Workspace, count: int) -> int:
                                              "owner": "Ana Ruiz", "email": "" if n % 3 == 0 else f"bad{n}@x"}
                for n in range(count)}
     index = ProfileIndex(ws.layout.profile_dir(profile.id), ws.layout.locks)
-    index.records.update(records)
-    index.dirty = True
+    for crm_id, doc in records.items():
+        index.put_record(crm_id, doc)
     index.checkpoint()
     return profile.id

@@ -55,7 +55,7 @@ class Workspace:
         self.cursors = Cursors(store, locks)
         self.runs = Runs(store, locks)
         self.audit = Audit(store, locks)
-        self.history_keys = HistoryKeys(store, locks)
+        self.history_keys = HistoryKeys(store, locks, self.notices)
         self._sandbox: Sandbox | None = None
 
     def now(self) -> str:

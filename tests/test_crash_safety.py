@@ -114,8 +114,8 @@ def test_a_corrupt_record_index_is_rebuilt_by_a_full_rematch(tmp_path):
     ws = Workspace(tmp_path / "data", retry_policy=FAST_RETRIES)
     ws.reset_sandbox(records=200)
     first = ws.run("Members")
-    index = ws.layout.profile_dir(ws.profile("Members").id) / "records.json"
-    index.write_bytes(b'{"records": {"12')
+    index = ws.layout.profile_dir(ws.profile("Members").id) / "index.jsonl"
+    index.write_bytes(b"records\t\"12")
     noticed = ws.run("Members")  # finds the broken index, sets it aside, and schedules a full re-match
     assert any("record index is rebuilt" in n for n in ws.notices)
     run = ws.run("Members")
@@ -131,9 +131,13 @@ def test_a_corrupt_history_index_is_rebuilt_from_the_segments(tmp_path):
     run = ws.run("Members")
     email = ws.run_events(run["run_id"], "created")[0]["email"]
     before = ws.history(email)
-    for shard in (ws.layout.store / "history" / "keys").glob("keys-*.json"):
+    shards = list((ws.layout.store / "history" / "keys").glob("keys-*.tsv"))
+    assert shards
+    for shard in shards:
         shard.write_bytes(b"\x00\x00garbage")
-    assert Workspace(tmp_path / "data").history(email) == before
+    again = Workspace(tmp_path / "data")
+    assert again.history(email) == before
+    assert any("history key index was rebuilt" in notice for notice in again.notices)
 
 
 async def test_the_console_explains_a_repaired_store_instead_of_crashing(tmp_path):

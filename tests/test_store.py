@@ -71,3 +71,59 @@ def test_data_dir_is_private_and_store_holds_no_secrets(demo):
     for path in demo.layout.store.rglob("*.json"):
         text = path.read_text()
         assert not any(s in text for s in secrets), path
+
+
+def test_a_packed_table_survives_saves_by_copy_and_by_rewrite(tmp_path):
+    from engine.store.packed import JsonTable
+
+    path = tmp_path / "table.jsonl"
+    table = JsonTable({f"k{n}": {"n": n, "text": "tab\there, newline\nthere"} for n in range(500)}, folder=tmp_path)
+    table.save(path)
+    table = JsonTable.load(path)
+    expected = {f"k{n}": {"n": n, "text": "tab\there, newline\nthere"} for n in range(500)}
+    assert dict(table) == expected
+    del table["k1"]
+    table["k2"] = {"n": -2}
+    table["k9999"] = {"n": 9999}
+    expected.pop("k1")
+    expected |= {"k2": {"n": -2}, "k9999": {"n": 9999}}
+    size = path.stat().st_size
+    table.save(path)  # a copy with the changes appended: the file grows
+    assert path.stat().st_size > size
+    assert dict(table) == expected and dict(JsonTable.load(path)) == expected
+    big = "x" * 4000
+    for round_ in range(6):  # replaced rows pile up until a row-by-row rewrite drops them
+        for n in range(500):
+            table[f"k{n}"] = {"n": n, "pad": big, "round": round_}
+        table.save(path)
+    final = {f"k{n}": {"n": n, "pad": big, "round": 5} for n in range(500)} | {"k9999": {"n": 9999}}
+    assert dict(JsonTable.load(path)) == final
+    assert path.stat().st_size < 3 * 500 * 4100
+
+
+def test_the_record_index_round_trips_and_a_damaged_one_is_rebuilt(tmp_path):
+    from engine.store.index import ProfileIndex, read_skipped
+
+    folder, locks = tmp_path / "profile", tmp_path / "locks"
+    index = ProfileIndex(folder, locks)
+    for n in range(300):
+        index.put_record(str(n), {"crm_id": str(n), "status": "skipped" if n % 3 == 0 else "synced", "name": f"P{n}"})
+        index.put_email(f"p{n}@x.org", {"crm_id": str(n)})
+    index.checkpoint()
+    again = ProfileIndex(folder, locks)
+    again.drop_record("3")
+    again.drop_email("p3@x.org")
+    again.put_record("4", {"crm_id": "4", "status": "synced", "name": "Renamed"})
+    again.checkpoint()
+    third = ProfileIndex(folder, locks)
+    assert third.record("3") is None and third.email_owner("p3@x.org") is None
+    assert third.record("4")["name"] == "Renamed" and third.count("records") == 299
+    assert third.email_owner("p5@x.org") == {"crm_id": "5", "email": "p5@x.org"}
+    skipped = [row["crm_id"] for row in read_skipped(folder)[0]]
+    assert "3" not in skipped and len(skipped) == 99
+    damaged = bytearray((folder / "index.jsonl").read_bytes())
+    damaged[40] ^= 1  # one flipped bit
+    (folder / "index.jsonl").write_bytes(bytes(damaged))
+    fourth = ProfileIndex(folder, locks)
+    assert fourth.record("5") is None and "checksum" in fourth.recovered
+    assert list(folder.glob("index.jsonl.corrupt-*"))

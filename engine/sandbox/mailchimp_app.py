@@ -198,7 +198,6 @@ class MailchimpFake:
         member = {"id": h, "email_address": email.strip(), "status": new_status, "tags": [],
                   "merge_fields": {f["tag"]: "" for f in audience.merge_fields} | merge,
                   "unique_email_id": h[:10], "contact_id": h[10:], "list_id": audience.id}
-        audience.members[h] = member
         self._change(account, audience, member, timestamp_opt=self.state.now())
         return {"new": member}
 

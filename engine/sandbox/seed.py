@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 from ..clock import iso
 from ..rules.identity import invalid_email_reason, member_hash, normalize_email
-from .table import JsonTable, packed
+from ..store.packed import JsonTable
 from .state import (ZOHO_ID_BASE, Audience, MailchimpAccount, SandboxAccount, ZohoOrg,
                     digest)
 
@@ -212,9 +212,8 @@ def _build_account(account_id: str, rng: random.Random, contacts: int, leads: in
                   rng.choice(["subscribed"] * 7 + ["unsubscribed", "cleaned", "archived"]))
         _add_member(audience, f"{local}@{rng.choice(['gmail.com', 'fjord.no', 'acme.org'])}", status,
                     first, "" if rng.random() < 0.2 else last, maker.moment(), rng)
-    org.modules = {module: JsonTable({k: packed(v) for k, v in records.items()})
-                   for module, records in org.modules.items()}
-    audience.members = JsonTable({k: packed(v) for k, v in audience.members.items()})
+    org.modules = {module: JsonTable(records) for module, records in org.modules.items()}
+    audience.members = JsonTable(audience.members)
     mailchimp = MailchimpAccount(dc="us6", api_key_digest=digest(creds.mailchimp_api_key),
                                  audiences={list_id: audience})
     return SandboxAccount(id=account_id, zoho=org, mailchimp=mailchimp, dirty=True), creds

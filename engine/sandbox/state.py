@@ -14,7 +14,7 @@ import orjson
 from ..clock import Clock, iso, system_clock
 from ..rules.identity import member_hash
 from ..store.storage import atomic_write_bytes, read_json_file
-from .table import JsonTable
+from ..store.packed import JsonTable
 
 ZOHO_ID_BASE = 4876876000000000000
 

@@ -1,18 +1,19 @@
 """Per-record flow history: append-only, size-capped event segments plus a key index.
 
 Events are appended once per batch to the profile's current segment (≤ SEGMENT_EVENTS,
-so an append rewrites at most ~1 MB). The key index maps an email key and a CRM id to
-the segments holding their events, so a lookup reads a few small segments and never
-scans the whole history.
+so an append rewrites at most ~1 MB). The key index maps an email and a CRM id to the
+segments holding their events, so a lookup reads a few small segments and never scans
+the whole history.
 """
 from __future__ import annotations
 
+import os
+import zlib
 from pathlib import Path
 
 import orjson
 
-from ..rules.identity import email_key
-from .storage import LockedFile, StoreCorrupt, atomic_write_bytes, json_tables, read_json_file
+from .storage import StoreCorrupt, atomic_write_bytes, read_json_file, writer_lock
 
 SEGMENT_EVENTS = 1000  # ~250 KB: a lookup parses a few of these in ~2 ms each
 
@@ -22,32 +23,34 @@ def _segment_name(number: int) -> str:
 
 
 KEY_SHARDS = 16
+KEYS_HEADER = b"#syncops history keys 1\n"
 
 
-def _shard_of(table: str, key: str) -> int:
-    return int(key) % KEY_SHARDS if key.isdigit() else 0
+def _key_line_start(kind: bytes, key: str) -> bytes:
+    """`\n` + kind + key as JSON + tab: what a lookup searches for (keys may hold any character)."""
+    return b"\n" + kind + b"\t" + orjson.dumps(key) + b"\t"
 
 
 class HistoryKeys:
-    """email key / CRM id -> the (profile, segment) pairs holding their events, as a flat list of ints.
+    """Email / CRM id -> the (profile, segment) pairs holding their events.
 
-    Split into KEY_SHARDS files by key, so a lookup reads one small file and a flush holds one
-    shard in memory at a time.
+    KEY_SHARDS append-only files of `kind<TAB>"key"<TAB>profile<TAB>segment` lines (kind `e` for an
+    email, `c` for a CRM id), sharded by the key's CRC: a flush appends lines without reading the
+    file, and a lookup finds its lines with a byte search, without parsing the rest.
     """
 
-    def __init__(self, store: Path, locks: Path) -> None:
+    def __init__(self, store: Path, locks: Path, notices: list[str] | None = None) -> None:
         from .layout import Layout
 
         self.root_layout = Layout(store.parent)
         self.folder = store / "history" / "keys"
         self.locks = locks
-        self.shards: dict[int, LockedFile] = {}
+        self.notices = notices if notices is not None else []
         self.pending: dict[tuple[int, int], tuple[set[str], set[str]]] = {}
+        self._checked = False
 
-    def shard(self, number: int) -> LockedFile:
-        if number not in self.shards:
-            self.shards[number] = LockedFile(self.folder / f"keys-{number:02d}.json", self.locks)
-        return self.shards[number]
+    def path(self, number: int) -> Path:
+        return self.folder / f"keys-{number:02d}.tsv"
 
     def note(self, event: dict, ref: tuple[int, int]) -> None:
         emails, crm_ids = self.pending.setdefault(ref, (set(), set()))
@@ -57,41 +60,63 @@ class HistoryKeys:
             crm_ids.add(event["crm_id"])
 
     def flush(self) -> None:
-        """One locked read-modify-write per shard for everything noted since the last flush."""
+        """One locked append per shard for everything noted since the last flush."""
         if not self.pending:
             return
-        adds: dict[int, list[tuple[str, str, tuple[int, int]]]] = {}
-        for ref, (emails, crm_ids) in self.pending.items():
-            for table, keys in (("by_email", [str(email_key(e)) for e in emails]), ("by_crm", crm_ids)):
+        lines: dict[int, list[bytes]] = {}
+        for (profile_id, segment), (emails, crm_ids) in self.pending.items():
+            tail = b"%d\t%d" % (profile_id, segment)
+            for kind, keys in ((b"e", emails), (b"c", crm_ids)):
                 for key in keys:
-                    adds.setdefault(_shard_of(table, key), []).append((table, key, ref))
-        for number, items in sorted(adds.items()):
-            shard = self.shard(number)
-            with shard.lock:
-                data = read_json_file(shard.path) or {}
-                for table, key, (profile_id, segment) in items:
-                    refs = data.setdefault(table, {}).setdefault(key, [])
-                    if not any(refs[i] == profile_id and refs[i + 1] == segment for i in range(0, len(refs), 2)):
-                        refs += [profile_id, segment]
-                atomic_write_bytes(shard.path, json_tables(data))
+                    start = _key_line_start(kind, key)
+                    lines.setdefault(zlib.crc32(start) % KEY_SHARDS, []).append(start + tail)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for number, items in sorted(lines.items()):
+            path = self.path(number)
+            with writer_lock(path, self.locks), path.open("ab") as handle:
+                if handle.tell() == 0:
+                    handle.write(KEYS_HEADER[:-1])  # every line, the first too, starts with its newline
+                handle.write(b"".join(items))
+                handle.flush()
+                os.fsync(handle.fileno())
         self.pending.clear()
 
     def refs(self, email: str | None = None, crm_id: str | None = None) -> set[tuple[int, int]]:
         found: set[tuple[int, int]] = set()
-        for table, key in (("by_email", str(email_key(email)) if email else None), ("by_crm", crm_id)):
+        for kind, key in ((b"e", email), (b"c", crm_id)):
             if not key:
                 continue
-            shard = self.shard(_shard_of(table, str(key)))
-            try:
-                data = shard.db.storage.read() or {}
-            except StoreCorrupt:
-                from .recovery import rebuild_history_keys  # derived data: rebuilt from the segments
-
-                rebuild_history_keys(self.root_layout, self)
-                data = shard.db.storage.read() or {}
-            flat = data.get(table, {}).get(str(key), [])
-            found |= {(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)}
+            start = _key_line_start(kind, key)
+            data = self._read(zlib.crc32(start) % KEY_SHARDS)
+            at = data.find(start)
+            while at >= 0:
+                end = data.find(b"\n", at + 1)
+                fields = data[at + len(start): end if end >= 0 else len(data)].split(b"\t")
+                if len(fields) == 2 and fields[0].isdigit() and fields[1].isdigit():
+                    found.add((int(fields[0]), int(fields[1])))
+                at = data.find(start, at + 1)
         return found
+
+    def _read(self, number: int) -> bytes:
+        """A shard's bytes; a shard without its header (or an index in the older JSON format) means the
+        key index is rebuilt from the segments, which are the truth."""
+        if not self._checked:
+            self._checked = True
+            if list(self.folder.glob("keys-*.json")):
+                self._rebuild("the key index was in the older JSON format")
+        try:
+            data = self.path(number).read_bytes()
+        except FileNotFoundError:
+            return b""
+        if not data.startswith(KEYS_HEADER[:-1]):
+            self._rebuild(f"{self.path(number).name} was damaged")
+            data = self.path(number).read_bytes() if self.path(number).exists() else b""
+        return data
+
+    def _rebuild(self, why: str) -> None:
+        from .recovery import rebuild_history_keys  # derived data: rebuilt from the segments
+
+        rebuild_history_keys(self.root_layout, self, why)
 
 
 class ProfileHistory:

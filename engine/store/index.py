@@ -1,21 +1,26 @@
 """Per-profile record index: what the profile knows of each CRM record, email and member.
 
-Kept in memory during a run and checkpointed as one atomic write (with the cursor after
-it), since every TinyDB write rewrites the whole file. The file stays in TinyDB's format
-(table -> str(doc_id) -> doc), so readers use plain `get(doc_id=...)`.
+During a run the rows stay in files (see packed.py) and only the docs in use are decoded;
+a checkpoint is one atomic write (with the cursor after it) that copies the last file and
+appends what changed. The file is a journal of `table<TAB>"key"<TAB>doc` lines (a later line
+for a key wins, an empty doc deletes) ending in a CRC line: loading notes where rows lie
+without parsing them, and a damaged file is noticed and set aside instead of half-read.
 """
 from __future__ import annotations
 
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 
-from ..rules.identity import email_key
-from .storage import LockedFile, StoreCorrupt, atomic_write_bytes, json_tables
-
+from .packed import PackedRows, save_journal, scan_lines
+from .storage import StoreCorrupt, atomic_write_bytes, move_aside, writer_lock
 
 SKIPPED_FIELDS = ("crm_id", "reason", "name", "owner", "email", "winner")
 REASON_ORDER = {"no_email": 0, "invalid_email": 1, "duplicate_email": 2}
+TABLES = ("records", "emails", "members")  # by CRM id: record state; by normalised email: its owner, member state
+HOT_DOCS = 4096  # decoded docs kept between packings: one batch's worth
 
 
 def skipped_order(row: dict) -> tuple:
@@ -38,88 +43,151 @@ def read_skipped(folder: Path, offset: int = 0, limit: int | None = None, needle
 
 class ProfileIndex:
     def __init__(self, folder: Path, locks: Path) -> None:
-        self.file = LockedFile(folder / "records.json", locks)
+        self.path = folder / "index.jsonl"
+        self.lock = writer_lock(self.path, locks)
         self.recovered: str | None = None
         self.loaded = False
         self.dirty = False
+        self._rows: dict[str, PackedRows] = {}
+        self._hot: dict[str, dict[str, dict]] = {name: {} for name in TABLES}
+        self._changed: dict[str, set[str]] = {name: set() for name in TABLES}
+
+    # loading ------------------------------------------------------------------------
+    def _tables(self) -> dict[str, PackedRows]:
+        """Loaded on first use: a run with nothing to do never reads a 100k-record index."""
+        if not self.loaded:
+            self._rows = self._empty()
+            try:
+                self._load()
+            except StoreCorrupt as exc:  # derived data: the next run re-matches and rebuilds it
+                self._rows = self._empty()
+                self.recovered = f"{exc}; the record index is rebuilt by a full re-match"
+            self.loaded = True
+        return self._rows
+
+    def _empty(self) -> dict[str, PackedRows]:
+        return {name: PackedRows(self.path.parent, lambda key, name=name.encode(): name + b"\t" + orjson.dumps(key)
+                                 + b"\t") for name in TABLES}
 
     def _load(self) -> None:
-        """Loaded on first use: a run with nothing to do never reads a 100k-record index."""
+        """Notes where each row lies (rows stay in the file) and checks the CRC line at the end."""
+        legacy = self.path.with_name("records.json")
+        if legacy.exists() and not self.path.exists():
+            raise move_aside(legacy, "written in the older JSON format")
         try:
-            data = self.file.db.storage.read() or {}
-        except StoreCorrupt as exc:  # derived data: the next run re-matches and rebuilds it
-            data, self.recovered = {}, f"{exc}; the record index is rebuilt by a full re-match"
-        self._records: dict[str, dict] = dict(data.get("records", {}))  # str(crm id) -> record state
-        self._emails: dict[str, dict] = dict(data.get("emails", {}))  # str(email key) -> owner of the email
-        self._members: dict[str, dict] = dict(data.get("members", {}))  # str(email key) -> member state
-        self.loaded = True
+            crc = count = end = 0
+            trailer = b""
+            for offset, line in scan_lines(self.path):
+                if line.startswith(b"#\t"):
+                    trailer = line
+                    continue
+                if trailer or not line.endswith(b"\n"):
+                    raise ValueError("a row after the checksum line, or a cut-off last line")
+                crc, count, end = zlib.crc32(line, crc), count + 1, offset + len(line)
+                table, key, row = line[:-1].split(b"\t", 2)
+                head = len(table) + len(key) + 2
+                self._rows[table.decode()].note_base_row(orjson.loads(key), offset + head, len(row))
+            if trailer != b"#\t%d\t%d\n" % (crc, count):
+                raise ValueError("checksum mismatch: the file was changed or cut short")
+            for rows in self._rows.values():
+                rows.use_base(self.path, end)
+        except FileNotFoundError:
+            return
+        except (ValueError, KeyError) as exc:
+            raise move_aside(self.path, str(exc) or type(exc).__name__) from None
 
-    @property
-    def records(self) -> dict[str, dict]:
+    # one doc at a time ------------------------------------------------------------------
+    def _get(self, table: str, key: str) -> dict | None:
+        hot = self._hot[table]
+        if key in hot:
+            return hot[key]
+        row = self._tables()[table].get(key)
+        if row is None:
+            return None
+        doc = orjson.loads(row)
+        self._keep(table, key, doc)
+        return doc
+
+    def _put(self, table: str, key: str, doc: dict) -> None:
+        self._tables()
+        self._keep(table, key, doc)
+        self._changed[table].add(key)
+        self.dirty = True
+
+    def _drop(self, table: str, key: str) -> None:
+        self._tables()[table].pop(key)
+        self._hot[table].pop(key, None)
+        self._changed[table].discard(key)
+        self.dirty = True
+
+    def _keep(self, table: str, key: str, doc: dict) -> None:
+        if len(self._hot[table]) >= HOT_DOCS:
+            self.pack()
+        self._hot[table][key] = doc
+
+    def pack(self) -> None:
+        """Changed docs back into their rows. Docs are values: change them through put_*, not in place."""
         if not self.loaded:
-            self._load()
-        return self._records
+            return
+        for name, hot in self._hot.items():
+            rows = self._rows[name]
+            for key in self._changed[name]:
+                rows.put(key, orjson.dumps(hot[key]))
+            hot.clear()
+            self._changed[name].clear()
 
-    @property
-    def emails(self) -> dict[str, dict]:
-        if not self.loaded:
-            self._load()
-        return self._emails
-
-    @property
-    def members(self) -> dict[str, dict]:
-        if not self.loaded:
-            self._load()
-        return self._members
-
-    # records ------------------------------------------------------------------------
     def record(self, crm_id: str) -> dict | None:
-        return self.records.get(crm_id)
+        return self._get("records", crm_id)
 
     def put_record(self, crm_id: str, doc: dict) -> None:
-        self.records[crm_id] = doc
-        self.dirty = True
+        self._put("records", crm_id, doc)
 
     def drop_record(self, crm_id: str) -> None:
-        self.records.pop(crm_id, None)
-        self.dirty = True
+        self._drop("records", crm_id)
 
-    # emails -------------------------------------------------------------------------
     def email_owner(self, email: str) -> dict | None:
-        return self.emails.get(str(email_key(email)))
+        return self._get("emails", email)
 
     def put_email(self, email: str, doc: dict) -> None:
-        self.emails[str(email_key(email))] = dict(doc, email=email)
-        self.dirty = True
+        self._put("emails", email, dict(doc, email=email))
 
     def drop_email(self, email: str) -> None:
-        self.emails.pop(str(email_key(email)), None)
-        self.dirty = True
+        self._drop("emails", email)
 
-    # members ------------------------------------------------------------------------
     def member(self, email: str) -> dict | None:
-        return self.members.get(str(email_key(email)))
+        return self._get("members", email)
 
     def put_member(self, email: str, doc: dict) -> None:
-        self.members[str(email_key(email))] = doc
-        self.dirty = True
+        self._put("members", email, doc)
+
+    # whole tables -----------------------------------------------------------------------
+    def count(self, table: str) -> int:
+        self.pack()
+        return len(self._tables()[table])
+
+    def docs(self, table: str, containing: bytes = b"") -> Iterator[tuple[str, dict]]:
+        """Every (key, doc) of a table; `containing` skips, without decoding, rows whose JSON lacks it
+        (orjson writes no spaces, and quotes inside values are escaped, so b'"status":"skipped"' is exact)."""
+        self.pack()
+        for key, row in self._tables()[table].items():
+            if containing in row:
+                yield key, orjson.loads(row)
 
     def checkpoint(self) -> None:
         """The index, then the skipped list beside it (small, so triage never loads the whole index)."""
         if not self.dirty:
             return
-        payload = json_tables({"records": self.records, "emails": self.emails, "members": self.members})
-        skipped = sorted(({f: d.get(f) for f in SKIPPED_FIELDS} | {"crm_id": k} for k, d in self.records.items()
-                          if d.get("status") == "skipped"), key=skipped_order)
-        with self.file.lock:
-            atomic_write_bytes(self.file.path, payload)
-            atomic_write_bytes(self.file.path.with_name("skipped.jsonl"), (orjson.dumps(r) + b"\n" for r in skipped))
+        self.pack()
+        skipped = sorted(({f: d.get(f) for f in SKIPPED_FIELDS} | {"crm_id": k}
+                          for k, d in self.docs("records", b'"status":"skipped"')), key=skipped_order)
+        with self.lock:
+            save_journal(self.path, list(self._rows.values()), checksum=True)
+            atomic_write_bytes(self.path.with_name("skipped.jsonl"), (orjson.dumps(r) + b"\n" for r in skipped))
         self.dirty = False
 
     def forget_pushed_values(self) -> None:
         """"Reset Sync Process": every record is compared and sent again; tags and ownership are kept."""
-        for doc in self.records.values():
-            doc.pop("pushed", None)
-        for doc in self.members.values():
-            doc.pop("merge", None)
-        self.dirty = True
+        for table, field in (("records", "pushed"), ("members", "merge")):
+            for key, doc in self.docs(table, f'"{field}":'.encode()):
+                doc.pop(field, None)
+                self._put(table, key, doc)

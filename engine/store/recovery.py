@@ -1,7 +1,9 @@
 """What happens when a store file cannot be read: it is moved aside, and this says what was rebuilt."""
 from __future__ import annotations
 
+import os
 import shutil
+import time
 
 from .history import HistoryKeys, read_segment
 from .layout import Layout
@@ -32,19 +34,19 @@ def check_hot_files(layout: Layout) -> list[str]:
     return notices
 
 
-def rebuild_history_keys(layout: Layout, keys: HistoryKeys) -> int:
-    """The key index is derived data: rebuild it from every profile's segments."""
-    for shard in keys.folder.glob("keys-*.json"):
-        try:
-            read_json_file(shard)
-        except StoreCorrupt:
-            pass  # moved aside; the rebuild below restores what it held
+def rebuild_history_keys(layout: Layout, keys: HistoryKeys, why: str) -> int:
+    """The key index is derived data: set the old files aside and rebuild it from every profile's segments."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    for old in [*keys.folder.glob("keys-*.json"), *keys.folder.glob("keys-*.tsv")]:
+        os.replace(old, old.with_name(f"{old.name}.replaced-{stamp}-{os.getpid()}"))
+    keys.pending.clear()
     count = 0
-    for folder in sorted(p for p in (layout.store / "history").glob("*") if p.is_dir()):
+    for folder in sorted(p for p in (layout.store / "history").glob("*") if p.is_dir() and p.name.isdigit()):
         for path in sorted(folder.glob("seg-*.json")):
             number = int(path.stem.split("-")[1])
             for event in read_segment(layout.store, int(folder.name), number):
                 keys.note(event, (int(folder.name), number))
                 count += 1
     keys.flush()
+    keys.notices.append(f"{why}; the history key index was rebuilt from {count} events (old files kept as *.replaced-*).")
     return count

@@ -57,19 +57,6 @@ def atomic_write_bytes(path: Path, payload: bytes | Iterable[bytes], mode: int =
         os.close(dir_fd)
 
 
-def json_tables(tables: dict[str, dict[str, object]]) -> Iterator[bytes]:
-    """TinyDB's file format ({table: {id: doc}}) as a stream of small chunks."""
-    yield b"{"
-    for n, (name, rows) in enumerate(tables.items()):
-        yield (b"," if n else b"") + orjson.dumps(name) + b":{"
-        first = True
-        for key, doc in rows.items():
-            yield (b"" if first else b",") + orjson.dumps(str(key)) + b":" + orjson.dumps(doc)
-            first = False
-        yield b"}"
-    yield b"}"
-
-
 def read_json_file(path: Path) -> dict | None:
     """Parse a JSON file; a missing file is None, an unreadable one is moved aside."""
     try:
@@ -84,9 +71,14 @@ def read_json_file(path: Path) -> dict | None:
             raise ValueError("top level is not an object")
         return data
     except ValueError as exc:
-        moved = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
-        os.replace(path, moved)
-        raise StoreCorrupt(path, moved, str(exc).splitlines()[0]) from None
+        raise move_aside(path, str(exc).splitlines()[0]) from None
+
+
+def move_aside(path: Path, reason: str) -> StoreCorrupt:
+    """Keep an unreadable file for inspection under a dated name; the caller raises what this returns."""
+    moved = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+    os.replace(path, moved)
+    return StoreCorrupt(path, moved, reason)
 
 
 def _signature(path: Path) -> tuple[int, int, int] | None:
@@ -174,14 +166,18 @@ class SyncDB(TinyDB):
     default_storage_class = AtomicJSONStorage
 
 
+def writer_lock(path: Path, lock_dir: Path) -> FileLock:
+    """The lock a store file's writers share (kept apart from the data, which is replaced atomically)."""
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    return FileLock(lock_dir / f"{'-'.join(path.parts[-3:])}.lock")
+
+
 class LockedFile:
     """A TinyDB file with its own writer lock; readers take no lock."""
 
     def __init__(self, path: Path, lock_dir: Path) -> None:
         self.path = path
-        lock_dir.mkdir(parents=True, exist_ok=True)
-        lock_name = "-".join(path.parts[-3:]).replace(os.sep, "-")
-        self.lock = FileLock(lock_dir / f"{lock_name}.lock")
+        self.lock = writer_lock(path, lock_dir)
         self.db = SyncDB(path, storage=AtomicJSONStorage)
 
     def table(self, name: str) -> SyncTable:

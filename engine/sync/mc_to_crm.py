@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from ..connectors.http import ApiError, TransientError
 from ..model import Direction, Outcome, Reason
-from ..rules.identity import email_key, invalid_email_reason, normalize_email
+from ..rules.identity import invalid_email_reason, normalize_email
 from ..rules.records import (changes, crm_values, mappings_in_force, member_opts_out, new_crm_record,
                              text_value)
 from .context import RunContext
@@ -26,7 +26,7 @@ class CrmWrite:
 
 class MailchimpToCrm:
     def __init__(self, ctx: RunContext, neighbours=lambda: ({}, None)) -> None:
-        """neighbours() -> (email key -> name of another profile on this audience that tracks the email,
+        """neighbours() -> (email -> name of another profile on this audience that tracks the email,
         the Contacts profile sharing this Leads profile's audience or None); asked only when needed."""
         self.ctx, self.profile = ctx, ctx.profile
         self._neighbours_fn = neighbours
@@ -88,7 +88,7 @@ class MailchimpToCrm:
         if self._neighbours is None:
             self._neighbours = self._neighbours_fn()
         tracked, contacts_profile = self._neighbours
-        other = tracked.get(str(email_key(email)))
+        other = tracked.get(email)
         if other:
             ctx.outcome(D, Outcome.SKIPPED, reason=Reason.OWNED_BY_OTHER_PROFILE.value,
                         detail=f"profile {other} on the same audience syncs this email", **base)

@@ -6,6 +6,7 @@ from ..model import BASIC_MAPPINGS, Profile
 from ..rules.records import tag_name
 from .context import RunContext
 from .crm_to_mc import Selection
+from ..store.index import ProfileIndex
 from .fieldbits import FieldBits
 
 ALWAYS_READ = ["Email", "First_Name", "Last_Name", "Phone", "Email_Opt_Out", "Owner", "Created_Time",
@@ -84,14 +85,14 @@ async def selections(ctx: RunContext) -> list[Selection]:
     return chosen
 
 
-def unmapped_fields(profile: Profile, meta: dict, records: dict, members: dict, crm_bits: FieldBits,
+def unmapped_fields(profile: Profile, meta: dict, index: ProfileIndex, crm_bits: FieldBits,
                     merge_bits: FieldBits) -> dict:
     """CRM fields holding data with no mapping, and merge fields with no mapping, with counts."""
     mapped_crm = {m.crm_field for m in profile.mappings} | {"Email", "Email_Opt_Out"}
     mapped_merge = {m.merge_tag for m in profile.mappings}
     system = set(ALWAYS_READ) | set(LEADS_READ) | {"Full_Name", "Owner"}
-    crm_counts = crm_bits.count(d.get("filled", 0) for d in records.values() if d.get("status") == "synced")
-    merge_counts = merge_bits.count(d.get("filled", 0) for d in members.values())
+    crm_counts = crm_bits.count(d.get("filled", 0) for _, d in index.docs("records", b'"status":"synced"'))
+    merge_counts = merge_bits.count(d.get("filled", 0) for _, d in index.docs("members"))
     labels = {f["api_name"]: f["label"] for f in meta.get("fields", [])}
     crm = [{"field": name, "label": labels.get(name, name), "records": count}
            for name, count in crm_counts.items() if name not in mapped_crm and name not in system and name in labels]

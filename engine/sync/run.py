@@ -181,7 +181,7 @@ class ProfileRunner:
         ctx.phase = Direction.CRM_TO_MC.value
         state["phase_started"] = ctx.now()
         if not state.get(Direction.CRM_TO_MC.value) and not request.record:
-            ctx.totals[Direction.CRM_TO_MC.value] = len(ctx.index.records) or None  # estimate: last full read
+            ctx.totals[Direction.CRM_TO_MC.value] = ctx.index.count("records") or None  # estimate: last full read
         crm_phase = CrmToMailchimp(ctx, fields_to_read(profile, meta), chosen)
         delete_converted = profile.object_type is ObjectType.LEADS and profile.options.delete_converted_leads
         sweep = delete_converted and not state.get("delete_converted_applied") and not request.record
@@ -200,9 +200,8 @@ class ProfileRunner:
         mc_cursor = await mc_phase.run(state.get(Direction.MC_TO_CRM.value, {}), members=members)
         self._checkpoint(ctx, Direction.MC_TO_CRM, mc_cursor)
         if ctx.index.loaded:  # nothing read, nothing changed: the last figures still stand
-            state["unmapped"] = unmapped_fields(profile, meta, ctx.index.records, ctx.index.members,
-                                                ctx.crm_bits, ctx.merge_bits)
-            state["converted_tracked"] = sum(1 for doc in ctx.index.records.values() if doc.get("converted"))
+            state["unmapped"] = unmapped_fields(profile, meta, ctx.index, ctx.crm_bits, ctx.merge_bits)
+            state["converted_tracked"] = sum(1 for _ in ctx.index.docs("records", b'"converted":true'))
         if ctx.index.recovered:
             self.ws.notices.append(ctx.index.recovered)
             for direction in Direction:  # the rebuilt index is complete only after a full re-match
@@ -221,7 +220,7 @@ class ProfileRunner:
             if other.object_type is ObjectType.CONTACTS and self.profile.object_type is ObjectType.LEADS:
                 contacts = other.name
             index = ProfileIndex(self.ws.layout.profile_dir(other.id), self.ws.layout.locks)
-            tracked |= {key: other.name for key, doc in index.emails.items() if doc.get("crm_id")}
+            tracked |= {email: other.name for email, doc in index.docs("emails") if doc.get("crm_id")}
         return tracked, contacts
 
     async def _single_record(self, ctx: RunContext) -> tuple[list[str], list[dict]]:
