@@ -20,7 +20,7 @@ from .model import OPTION_NAMES, Account, ObjectType, Options, Profile, Segments
 from .rules.identity import normalize_email
 from .rules.plans import plan_label, profile_limit, refusal_for_new_profile
 from .sandbox.server import LoopbackTransport, Sandbox
-from .store.history import HistoryKeys, read_segment
+from .store.history import HistoryKeys, read_segment, segment_numbers
 from .store.layout import Layout, default_data_dir
 from .store.repos import Audit, Cursors, Profiles, Runs
 from .store.recovery import check_hot_files
@@ -207,8 +207,7 @@ class Workspace:
         return [e for e in events if outcome is None or e["action"] == outcome]
 
     def _segments(self, profile_id: int) -> list[int]:
-        folder = self.layout.history_dir(profile_id)
-        return sorted(int(p.stem.split("-")[1]) for p in folder.glob("seg-*.json"))
+        return segment_numbers(self.layout.history_dir(profile_id))
 
     # history and triage ------------------------------------------------------------------------
     def history(self, key: str) -> list[dict]:

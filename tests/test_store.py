@@ -127,3 +127,29 @@ def test_the_record_index_round_trips_and_a_damaged_one_is_rebuilt(tmp_path):
     fourth = ProfileIndex(folder, locks)
     assert fourth.record("5") is None and "checksum" in fourth.recovered
     assert list(folder.glob("index.jsonl.corrupt-*"))
+
+
+def test_history_segments_survive_a_cut_off_line_and_read_older_json_segments(tmp_path):
+    import orjson
+
+    from engine.store.history import HistoryKeys, ProfileHistory, read_segment
+
+    store = tmp_path / "store"
+    keys = HistoryKeys(store, tmp_path / "locks")
+    folder = store / "history" / "7"
+    folder.mkdir(parents=True)
+    older = [{"email": "old@x.org", "action": "created", "n": 0}]
+    (folder / "seg-000001.json").write_bytes(orjson.dumps({"events": {"1": older[0]}}))
+    history = ProfileHistory(folder, keys)
+    assert history.position == (2, 0)  # the older segment is left whole; new events start the next one
+    history.append([{"email": f"p{n}@x.org", "action": "created", "n": n} for n in range(3)])
+    history.sync()
+    with (folder / "seg-000002.jsonl").open("ab") as handle:
+        handle.write(b'{"email": "torn@x.org", "act')  # the process died mid-write
+    resumed = ProfileHistory(folder, keys)
+    assert resumed.position == (2, 3)
+    resumed.append([{"email": "p3@x.org", "action": "updated", "n": 3}])
+    assert read_segment(store, 7, 1) == older
+    assert [e["n"] for e in read_segment(store, 7, 2)] == [0, 1, 2, 3]
+    keys.flush()
+    assert keys.refs(email="p3@x.org") == {(7, 2)}

@@ -1,7 +1,7 @@
 """Per-record flow history: append-only, size-capped event segments plus a key index.
 
-Events are appended once per batch to the profile's current segment (≤ SEGMENT_EVENTS,
-so an append rewrites at most ~1 MB). The key index maps an email and a CRM id to the
+Events are appended once per batch, as JSON lines, to the profile's current segment
+(≤ SEGMENT_EVENTS), and fsynced once per checkpoint. The key index maps an email and a CRM id to the
 segments holding their events, so a lookup reads a few small segments and never scans
 the whole history.
 """
@@ -13,13 +13,19 @@ from pathlib import Path
 
 import orjson
 
-from .storage import StoreCorrupt, atomic_write_bytes, read_json_file, writer_lock
+from .storage import StoreCorrupt, read_json_file, writer_lock
 
 SEGMENT_EVENTS = 1000  # ~250 KB: a lookup parses a few of these in ~2 ms each
 
 
-def _segment_name(number: int) -> str:
-    return f"seg-{number:06d}.json"
+def _segment_path(folder: Path, number: int) -> Path:
+    """seg-NNNNNN.jsonl, one event per line; stores from before that have seg-NNNNNN.json documents."""
+    path = folder / f"seg-{number:06d}.jsonl"
+    return path if path.exists() or not path.with_suffix(".json").exists() else path.with_suffix(".json")
+
+
+def segment_numbers(folder: Path) -> list[int]:
+    return sorted({int(p.name[4:10]) for p in folder.glob("seg-*.json*") if p.name[4:10].isdigit()})
 
 
 KEY_SHARDS = 16
@@ -125,47 +131,83 @@ class ProfileHistory:
     def __init__(self, folder: Path, keys: HistoryKeys) -> None:
         self.folder, self.keys = folder, keys
         folder.mkdir(parents=True, exist_ok=True)
-        numbers = sorted(int(p.stem.split("-")[1]) for p in folder.glob("seg-*.json"))
+        numbers = segment_numbers(folder)
         self.number = numbers[-1] if numbers else 1
-        self.events: dict[str, dict] = (read_json_file(folder / _segment_name(self.number)) or {}).get("events", {})
+        self.count = self._complete_lines(_segment_path(folder, self.number))
+        self._unsynced: set[Path] = set()
+
+    def _complete_lines(self, path: Path) -> int:
+        """Events in the current segment; a line cut short by a crash is cut off (we hold the run lock)."""
+        if path.suffix == ".json":  # an older segment is left as it is; new events start the next one
+            self.number += 1
+            return 0
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return 0
+        whole = data.rfind(b"\n") + 1
+        if whole < len(data):
+            with path.open("r+b") as handle:
+                handle.truncate(whole)
+        return data.count(b"\n", 0, whole)
 
     def append(self, events: list[dict]) -> None:
-        """One write for the batch; rolls to a new segment when the current one is full."""
+        """Appends the batch's lines (fsynced by sync()); rolls to a new segment when one is full."""
         while events:
-            room = SEGMENT_EVENTS - len(self.events)
+            room = SEGMENT_EVENTS - self.count
             if room <= 0:
-                self.number += 1
-                self.events = {}
+                self.number, self.count = self.number + 1, 0
                 continue
             chunk, events = events[:room], events[room:]
-            start = len(self.events) + 1
-            for offset, event in enumerate(chunk):
-                self.events[str(start + offset)] = event
-                self.keys.note(event, (int(self.folder.name), self.number))
-            atomic_write_bytes(self.folder / _segment_name(self.number), orjson.dumps({"events": self.events}))
+            ref = (int(self.folder.name), self.number)
+            for event in chunk:
+                self.keys.note(event, ref)
+            path = _segment_path(self.folder, self.number)
+            with path.open("ab") as handle:
+                handle.write(b"".join(orjson.dumps(event) + b"\n" for event in chunk))
+            self.count += len(chunk)
+            self._unsynced.add(path)
+
+    def sync(self) -> None:
+        """Make the appended events durable: before a checkpoint moves the cursor past them."""
+        for path in self._unsynced:
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+        self._unsynced.clear()
 
     @property
     def position(self) -> tuple[int, int]:
-        return self.number, len(self.events)
+        return self.number, self.count
 
 
 def read_segment(store: Path, profile_id: int, number: int) -> list[dict]:
-    """A segment's events; a corrupt segment is moved aside (its events are lost, the rest stays readable)."""
+    """A segment's events. A line that does not parse (cut short by a crash, or damaged) is skipped;
+    an older JSON segment that does not parse is moved aside."""
+    path = _segment_path(store / "history" / str(profile_id), number)
+    if path.suffix == ".json":
+        try:
+            return list((read_json_file(path) or {}).get("events", {}).values())
+        except StoreCorrupt:
+            return []
     try:
-        doc = read_json_file(store / "history" / str(profile_id) / _segment_name(number)) or {}
-    except StoreCorrupt:
+        lines = path.read_bytes().splitlines()
+    except FileNotFoundError:
         return []
-    return list(doc.get("events", {}).values())
+    events = []
+    for line in lines:
+        try:
+            events.append(orjson.loads(line))
+        except orjson.JSONDecodeError:
+            continue
+    return events
 
 
 def segments_after(store: Path, profile_id: int, position: tuple[int, int]) -> list[tuple[int, list[dict]]]:
     """Events written after a checkpoint position, for re-indexing after a crash."""
     number, count = position
     out = []
-    for path in sorted((store / "history" / str(profile_id)).glob("seg-*.json")):
-        seg = int(path.stem.split("-")[1])
-        if seg < number:
-            continue
-        events = list((read_json_file(path) or {}).get("events", {}).values())
-        out.append((seg, events[count:] if seg == number else events))
+    for seg in segment_numbers(store / "history" / str(profile_id)):
+        if seg >= number:
+            events = read_segment(store, profile_id, seg)
+            out.append((seg, events[count:] if seg == number else events))
     return out

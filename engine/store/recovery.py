@@ -5,7 +5,7 @@ import os
 import shutil
 import time
 
-from .history import HistoryKeys, read_segment
+from .history import HistoryKeys, read_segment, segment_numbers
 from .layout import Layout
 from .storage import StoreCorrupt, read_json_file
 
@@ -42,8 +42,7 @@ def rebuild_history_keys(layout: Layout, keys: HistoryKeys, why: str) -> int:
     keys.pending.clear()
     count = 0
     for folder in sorted(p for p in (layout.store / "history").glob("*") if p.is_dir() and p.name.isdigit()):
-        for path in sorted(folder.glob("seg-*.json")):
-            number = int(path.stem.split("-")[1])
+        for number in segment_numbers(folder):
             for event in read_segment(layout.store, int(folder.name), number):
                 keys.note(event, (int(folder.name), number))
                 count += 1

@@ -243,6 +243,8 @@ class ProfileRunner:
         """Events are already durable; then the key index, the record index, and last the cursor."""
         if ctx.dry_run:
             return
+        if ctx.history is not None:
+            ctx.history.sync()
         self.ws.history_keys.flush()
         ctx.index.checkpoint()
         if not ctx.only_record:
