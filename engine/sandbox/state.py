@@ -127,9 +127,15 @@ class SandboxState:
         self.clock = clock
         self.accounts: dict[str, SandboxAccount] = {}
         self.faults = Faults()
+        self._second, self._now = None, ""
 
     def now(self) -> str:
-        return iso(self.clock())
+        """iso(clock()), formatted once per second: a batch stamps hundreds of members."""
+        moment = self.clock()
+        second = int(moment.timestamp())
+        if second != self._second:
+            self._second, self._now = second, iso(moment)
+        return self._now
 
     # persistence -----------------------------------------------------------------
     @property
