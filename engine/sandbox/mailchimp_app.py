@@ -12,7 +12,7 @@ from starlette.types import Receive, Scope, Send
 
 from ..clock import parse_iso
 from ..rules.identity import invalid_email_reason, member_hash, normalize_email
-from .common import BadBody, json_body, json_response
+from .common import BadBody, changed_rows, json_body, json_response
 from .state import Audience, SandboxAccount, SandboxState
 
 ERRORS_DOC = "https://mailchimp.com/developer/marketing/docs/errors/"
@@ -68,7 +68,7 @@ class MailchimpFake:
         audience = self.state.accounts[account_id].mailchimp.audiences[list_id]
         since_at = parse_iso(since) if since else None
         keyed = []  # (last_changed, hash): members are decoded one at a time
-        for member in audience.members.values():
+        for _, member in changed_rows(audience.members, "last_changed", since_at, inclusive=True):
             if ((member["status"] == status if status else member["status"] != "archived")
                     and (since_at is None or parse_iso(member["last_changed"]) >= since_at)):
                 keyed.append((member["last_changed"], member["id"]))

@@ -119,6 +119,15 @@ class SandboxAccount:
                    mailchimp=MailchimpAccount(dc=mc["dc"], api_key_digest=mc["api_key_digest"], audiences=audiences))
 
 
+def _signature(folder: Path) -> tuple:
+    """Name, size, mtime and inode of every file: atomic replaces by another process change it."""
+    try:
+        return tuple(sorted((p.name, st.st_size, st.st_mtime_ns, st.st_ino)
+                            for p in folder.iterdir() if p.is_file() for st in [p.stat()]))
+    except FileNotFoundError:
+        return ()
+
+
 class SandboxState:
     """All fake accounts, persisted one file each under <data>/sandbox/."""
 
@@ -128,6 +137,7 @@ class SandboxState:
         self.accounts: dict[str, SandboxAccount] = {}
         self.faults = Faults()
         self._second, self._now = None, ""
+        self._signatures: dict[str, tuple] = {}  # account id -> its files' stat, as last loaded or saved
 
     def now(self) -> str:
         """iso(clock()), formatted once per second: a batch stamps hundreds of members."""
@@ -143,11 +153,15 @@ class SandboxState:
         return self.root / "faults.json"
 
     def load(self) -> "SandboxState":
+        """Re-reads only the accounts whose files changed since this process last loaded or saved them."""
+        kept = {a.id: a for a in self.accounts.values() if self._signatures.get(a.id) == _signature(self._folder(a.id))}
         self.accounts.clear()
         for folder in sorted(p for p in self.root.glob("account-*") if p.is_dir()):
-            account = SandboxAccount.load(folder)
+            account_id = folder.name.removeprefix("account-")
+            account = kept.get(account_id) or SandboxAccount.load(folder)
             if account:
                 self.accounts[account.id] = account
+                self._signatures[account.id] = _signature(folder)
         faults = read_json_file(self.faults_path)
         self.faults = Faults(**faults) if faults else Faults()
         return self
@@ -155,9 +169,13 @@ class SandboxState:
     def save(self, only_dirty: bool = True) -> None:
         for account in self.accounts.values():
             if account.dirty or not only_dirty:
-                account.save(self.root / f"account-{account.id}")
+                account.save(self._folder(account.id))
                 account.dirty = False
+                self._signatures[account.id] = _signature(self._folder(account.id))
         atomic_write_bytes(self.faults_path, orjson.dumps(self.faults.to_doc()))
+
+    def _folder(self, account_id: str) -> Path:
+        return self.root / f"account-{account_id}"
 
     # lookups used by the fake servers --------------------------------------------
     def account_by_api_key(self, api_key: str) -> SandboxAccount | None:

@@ -13,7 +13,8 @@ from starlette.routing import Route
 
 from ..clock import parse_iso
 from ..rules.identity import invalid_email_reason, normalize_email
-from .common import BadBody, decode_token, encode_token, json_body, json_response
+from ..store.packed import JsonTable
+from .common import BadBody, changed_rows, decode_token, encode_token, json_body, json_response
 from .state import SandboxAccount, SandboxState, ZohoOrg, digest
 
 PEOPLE = ("Contacts", "Leads")
@@ -131,10 +132,13 @@ class ZohoFake:
             wanted = [rid for rid in org.campaigns[campaign]["members"].get(module, []) if rid in rows]
         if ids is not None:
             wanted = [rid for rid in ids if rid in rows]
+        if campaign is None and ids is None and isinstance(rows, JsonTable):
+            chosen = changed_rows(rows, "Modified_Time", since)
+        else:
+            chosen = ((rid, rows[rid]) for rid in wanted)
         view = next((v for v in org.views.get(module, []) if v["id"] == cvid), None) if cvid else None
         keyed = []  # (sort key, id): rows are decoded one at a time, never all at once
-        for rid in wanted:
-            row = rows[rid]
+        for rid, row in chosen:
             is_converted = bool(row.get("Converted__s"))
             if module == "Leads" and ((converted == "false" and is_converted) or (converted == "true" and not is_converted)):
                 continue

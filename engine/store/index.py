@@ -84,9 +84,10 @@ class ProfileIndex:
                 if trailer or not line.endswith(b"\n"):
                     raise ValueError("a row after the checksum line, or a cut-off last line")
                 crc, count, end = zlib.crc32(line, crc), count + 1, offset + len(line)
-                table, key, row = line[:-1].split(b"\t", 2)
-                head = len(table) + len(key) + 2
-                self._rows[table.decode()].note_base_row(orjson.loads(key), offset + head, len(row))
+                first = line.index(b"\t")
+                second = line.index(b"\t", first + 1)
+                self._rows[line[:first].decode()].note_base_row(orjson.loads(line[first + 1:second]),
+                                                                offset + second + 1, len(line) - second - 2)
             if trailer != b"#\t%d\t%d\n" % (crc, count):
                 raise ValueError("checksum mismatch: the file was changed or cut short")
             for rows in self._rows.values():
