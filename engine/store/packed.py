@@ -179,6 +179,15 @@ class PackedRows:
         self._scratch.set(None)
         self._flushed, self._pending, self._removed = 0, bytearray(), set()
 
+    def key_map(self) -> dict[str, int]:
+        """Where each row lies; right after a save every row is in the saved file, so this map (kept
+        beside it) lets a later load skip scanning the file."""
+        return self._where
+
+    def adopt(self, path: Path, length: int, where: dict[str, int], garbage: int) -> None:
+        self._where, self.garbage = where, garbage
+        self.use_base(path, length)
+
     def rewritten(self, path: Path, spots: dict[str, int], length: int) -> None:
         """After a row-by-row rewrite: every row is in `path` at `spots`; nothing is garbage."""
         self.use_base(path, length)
@@ -186,17 +195,17 @@ class PackedRows:
         self._where, self._flushed, self._pending, self._removed, self.garbage = spots, 0, bytearray(), set(), 0
 
 
-def save_journal(path: Path, tables: list[PackedRows], checksum: bool = False) -> None:
+def save_journal(path: Path, tables: list[PackedRows], checksum: bool = False) -> bytes:
     """Write the tables (which share one file) to `path` atomically: copied, or rewritten row by row
     when that is due. With `checksum`, a last line `#<TAB>crc32<TAB>lines` lets a loader tell a whole
-    file from a damaged one."""
+    file from a damaged one. Returns that line."""
     if any(t.wants_rewrite() for t in tables):
         return _rewrite(path, tables, checksum)
     starts: list[int] = []
-    length = 0
+    length, trailer = 0, b""
 
     def chunks() -> Iterator[bytes]:
-        nonlocal length
+        nonlocal length, trailer
         crc = lines = 0
         sources: list = [tables[0].base_chunks()]  # the tables share one file
         for table in tables:
@@ -208,20 +217,22 @@ def save_journal(path: Path, tables: list[PackedRows], checksum: bool = False) -
             for chunk in source:
                 crc, lines, length = zlib.crc32(chunk, crc), lines + chunk.count(b"\n"), length + len(chunk)
                 yield chunk
+        trailer = b"#\t%d\t%d\n" % (crc, lines)
         if checksum:
-            yield b"#\t%d\t%d\n" % (crc, lines)
+            yield trailer
 
     atomic_write_bytes(path, chunks())
     for table, start in zip(tables, starts):
         table.saved(path, start, length)
+    return trailer
 
 
-def _rewrite(path: Path, tables: list[PackedRows], checksum: bool) -> None:
+def _rewrite(path: Path, tables: list[PackedRows], checksum: bool) -> bytes:
     spots: list[dict[str, int]] = []
-    length = 0
+    length, trailer = 0, b""
 
     def chunks() -> Iterator[bytes]:
-        nonlocal length
+        nonlocal length, trailer
         crc = lines = 0
         for table in tables:
             found: dict[str, int] = {}
@@ -232,12 +243,14 @@ def _rewrite(path: Path, tables: list[PackedRows], checksum: bool) -> None:
                 line = head + row + b"\n"
                 crc, lines, length = zlib.crc32(line, crc), lines + 1, length + len(line)
                 yield line
+        trailer = b"#\t%d\t%d\n" % (crc, lines)
         if checksum:
-            yield b"#\t%d\t%d\n" % (crc, lines)
+            yield trailer
 
     atomic_write_bytes(path, chunks())
     for table, found in zip(tables, spots):
         table.rewritten(path, found, length)
+    return trailer
 
 
 def scan_lines(path: Path) -> Iterator[tuple[int, bytes]]:

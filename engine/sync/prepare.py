@@ -91,8 +91,8 @@ def unmapped_fields(profile: Profile, meta: dict, index: ProfileIndex, crm_bits:
     mapped_crm = {m.crm_field for m in profile.mappings} | {"Email", "Email_Opt_Out"}
     mapped_merge = {m.merge_tag for m in profile.mappings}
     system = set(ALWAYS_READ) | set(LEADS_READ) | {"Full_Name", "Owner"}
-    crm_counts = crm_bits.count(d.get("filled", 0) for _, d in index.docs("records", b'"status":"synced"'))
-    merge_counts = merge_bits.count(d.get("filled", 0) for _, d in index.docs("members"))
+    crm_counts = crm_bits.count(index.filled_masks("records", b'"status":"synced"'))
+    merge_counts = merge_bits.count(index.filled_masks("members"))
     labels = {f["api_name"]: f["label"] for f in meta.get("fields", [])}
     crm = [{"field": name, "label": labels.get(name, name), "records": count}
            for name, count in crm_counts.items() if name not in mapped_crm and name not in system and name in labels]
