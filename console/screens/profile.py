@@ -80,6 +80,7 @@ class ProfileScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#topbar").set_class(self.app.read_only, "read-only")
         self.load()
+        self.load_skipped(self.skip_page, self.skip_filter)  # alongside, not after: it reads its own small file
 
     @work(thread=True, exclusive=True, group="profile", exit_on_error=False)
     def load(self) -> None:
@@ -95,7 +96,6 @@ class ProfileScreen(Screen):
         self.post_message(ProfileLoaded(profile.id, ws.account(profile.account).name, names, runs,
                                         ws.unmapped(profile.id), errors, audit[::-1],
                                         ws.converted_tracked(profile.id)))
-        self.load_skipped(self.skip_page, self.skip_filter)
 
     @work(thread=True, exclusive=True, group="skipped", exit_on_error=False)
     def load_skipped(self, page: int, needle: str) -> None:
@@ -338,3 +338,4 @@ class ProfileScreen(Screen):
     def run_ended(self, profile_id: int) -> None:
         if profile_id == self.profile_id:
             self.load()
+            self.load_skipped(self.skip_page, self.skip_filter)
