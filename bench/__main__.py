@@ -61,10 +61,12 @@ def main() -> None:
         results["3 incremental, 1% changed"] = median_of(
             [in_child(figures.incremental, data, 0.01) for _ in range(repeat)])
         for size in (10_000, 100_000, 300_000):
-            if size == 100_000:
-                results[f"4 scaling {n(size):,}"] = results["1 full sync"]
-                continue
-            results[f"4 scaling {n(size):,}"] = full_sync(n(size))[1]
+            results[f"4 scaling {n(size):,}"] = results["1 full sync"] if size == 100_000 else median_of(
+                [full_sync(n(size))[1] for _ in range(repeat)])
+        seconds = {size: results[f"4 scaling {n(size):,}"]["seconds"] for size in (10_000, 100_000, 300_000)}
+        results["4 growth"] = {f"{n(300_000):,} over {n(100_000):,}": round(seconds[300_000] / seconds[100_000], 2),
+                               "ms_per_record": {f"{n(size):,}": round(1000 * t / n(size), 3)
+                                                 for size, t in seconds.items()}}
         results["5 history lookup"] = median_of(
             [in_child(figures.history_lookup, fresh("history"), n(1_000_000)) for _ in range(1)])
         console_data = fresh("console")

@@ -153,3 +153,29 @@ def test_history_segments_survive_a_cut_off_line_and_read_older_json_segments(tm
     assert [e["n"] for e in read_segment(store, 7, 2)] == [0, 1, 2, 3]
     keys.flush()
     assert keys.refs(email="p3@x.org") == {(7, 2)}
+
+
+def test_index_checkpoints_append_in_place_and_a_cut_off_append_is_ignored(tmp_path):
+    from engine.store.index import ProfileIndex
+
+    folder, locks = tmp_path / "profile", tmp_path / "locks"
+    index = ProfileIndex(folder, locks)
+    for n in range(200):
+        index.put_record(str(n), {"crm_id": str(n), "status": "synced", "name": f"P{n}"})
+    index.checkpoint()
+    path = folder / "index.jsonl"
+    inode, size = path.stat().st_ino, path.stat().st_size
+    index.put_record("7", {"crm_id": "7", "status": "synced", "name": "Seven"})
+    index.checkpoint()
+    assert path.stat().st_ino == inode and path.stat().st_size < size + 200  # appended what changed
+    with path.open("ab") as handle:  # a later checkpoint that a crash cut short
+        handle.write(b'records\t"8"\t{"crm_id":"8","name":"LOST"}\nrecords\t"9"\t{"crm_id"')
+    (folder / "index.keys.json").unlink()  # and the key map: the loader must scan
+    again = ProfileIndex(folder, locks)
+    assert again.record("7")["name"] == "Seven" and again.record("8")["name"] == "P8"
+    assert again.recovered is None
+    again.put_record("9", {"crm_id": "9", "status": "synced", "name": "Nine"})
+    again.checkpoint()  # cuts the torn tail off before appending
+    third = ProfileIndex(folder, locks)
+    assert [third.record(k)["name"] for k in ("7", "8", "9")] == ["Seven", "P8", "Nine"]
+    assert third.count("records") == 200 and b"LOST" not in path.read_bytes()

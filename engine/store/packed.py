@@ -17,6 +17,7 @@ import tempfile
 import weakref
 import zlib
 from collections.abc import Callable, Iterator, MutableMapping
+from itertools import chain
 from pathlib import Path
 
 import orjson
@@ -148,12 +149,16 @@ class PackedRows:
             self._where[key] = _spot(offset, length, 0)
 
     def use_base(self, path: Path, length: int) -> None:
-        """Rows noted so far are read from `path`, whose first `length` bytes are row lines."""
+        """Rows noted so far are read from `path`, whose first `length` bytes are kept by the next save."""
         self._base.set(os.open(path, os.O_RDONLY))
         self._base_length = length
 
+    @property
+    def base_length(self) -> int:
+        return self._base_length
+
     def wants_rewrite(self) -> bool:
-        """Replaced rows outweigh live ones: a row-by-row rewrite is due instead of a copy."""
+        """Replaced rows outweigh live ones: a row-by-row rewrite is due instead of a copy or an append."""
         return self.garbage > (8 << 20) and self.garbage * 2 > self._base_length + self._flushed + len(self._pending)
 
     def base_chunks(self) -> Iterator[bytes]:
@@ -195,39 +200,71 @@ class PackedRows:
         self._where, self._flushed, self._pending, self._removed, self.garbage = spots, 0, bytearray(), set(), 0
 
 
+def _changes(tables: list[PackedRows], offset: int, starts: list[int]) -> Iterator[bytes]:
+    """Each table's deleting lines and scratch lines, for a file position `offset`; notes in `starts`
+    where each table's scratch lines begin."""
+    for table in tables:
+        for chunk in table.deleting_lines():
+            offset += len(chunk)
+            yield chunk
+        starts.append(offset)
+        for chunk in table.scratch_chunks():
+            offset += len(chunk)
+            yield chunk
+
+
 def save_journal(path: Path, tables: list[PackedRows], checksum: bool = False) -> bytes:
-    """Write the tables (which share one file) to `path` atomically: copied, or rewritten row by row
-    when that is due. With `checksum`, a last line `#<TAB>crc32<TAB>lines` lets a loader tell a whole
-    file from a damaged one. Returns that line."""
+    """Write the tables (which share one file) to a new file replacing `path` atomically: the old
+    file and the changes copied in big chunks, or every row anew when replaced rows outweigh live ones.
+    With `checksum`, ends with the line `#<TAB>crc32<TAB>lines` (over every byte before it), returned."""
     if any(t.wants_rewrite() for t in tables):
-        return _rewrite(path, tables, checksum)
+        return rewrite_journal(path, tables, checksum)
     starts: list[int] = []
-    length, trailer = 0, b""
+    trailer = b""
 
     def chunks() -> Iterator[bytes]:
-        nonlocal length, trailer
+        nonlocal trailer
         crc = lines = 0
-        sources: list = [tables[0].base_chunks()]  # the tables share one file
-        for table in tables:
-            sources += [table.deleting_lines(), table.scratch_chunks]
-        for source in sources:
-            if callable(source):  # a table's scratch lines start here
-                starts.append(length)
-                source = source()
-            for chunk in source:
-                crc, lines, length = zlib.crc32(chunk, crc), lines + chunk.count(b"\n"), length + len(chunk)
-                yield chunk
+        for chunk in chain(tables[0].base_chunks(), _changes(tables, tables[0].base_length, starts)):
+            crc, lines = zlib.crc32(chunk, crc), lines + chunk.count(b"\n")
+            yield chunk
         trailer = b"#\t%d\t%d\n" % (crc, lines)
         if checksum:
             yield trailer
 
     atomic_write_bytes(path, chunks())
     for table, start in zip(tables, starts):
-        table.saved(path, start, length)
+        table.saved(path, start, path.stat().st_size)
     return trailer
 
 
-def _rewrite(path: Path, tables: list[PackedRows], checksum: bool) -> bytes:
+def append_journal(path: Path, tables: list[PackedRows], last_trailer: bytes | None) -> bytes:
+    """Append the changes to `path` in place, then a line `#<TAB>crc32<TAB>lines` over every byte
+    before it, and fsync: a checkpoint costs what changed, not the whole file. A crash mid-append
+    leaves a tail after the last whole trailer, which loaders ignore and this cuts off first.
+    With no file yet, or a rewrite due, saves a new file instead. Returns the new trailer."""
+    if last_trailer is None or tables[0]._base.fd is None or any(t.wants_rewrite() for t in tables):
+        return save_journal(path, tables, checksum=True)
+    _, crc, lines = last_trailer.split(b"\t")
+    crc, lines, length = zlib.crc32(last_trailer, int(crc)), int(lines) + 1, tables[0].base_length
+    starts: list[int] = []
+    with path.open("r+b") as handle:
+        handle.truncate(length)
+        handle.seek(length)
+        for chunk in _changes(tables, length, starts):
+            crc, lines, length = zlib.crc32(chunk, crc), lines + chunk.count(b"\n"), length + len(chunk)
+            handle.write(chunk)
+        trailer = b"#\t%d\t%d\n" % (crc, lines)
+        handle.write(trailer)
+        handle.flush()
+        os.fsync(handle.fileno())
+    for table, start in zip(tables, starts):
+        table.saved(path, start, length + len(trailer))
+    return trailer
+
+
+def rewrite_journal(path: Path, tables: list[PackedRows], checksum: bool) -> bytes:
+    """Every live row anew, into a new file replacing `path` atomically; nothing is garbage after."""
     spots: list[dict[str, int]] = []
     length, trailer = 0, b""
 
@@ -249,7 +286,7 @@ def _rewrite(path: Path, tables: list[PackedRows], checksum: bool) -> bytes:
 
     atomic_write_bytes(path, chunks())
     for table, found in zip(tables, spots):
-        table.rewritten(path, found, length)
+        table.rewritten(path, found, path.stat().st_size)
     return trailer
 
 
@@ -320,11 +357,10 @@ class JsonTable(MutableMapping):
     def load(cls, path: Path) -> "JsonTable":
         table = cls(folder=path.parent)
         try:
-            end = 0
-            for end, line in scan_lines(path):
+            for offset, line in scan_lines(path):
                 tab = line.find(b"\t")
                 if tab > 0:
-                    table.rows.note_base_row(line[:tab].decode(), end + tab + 1, len(line.rstrip(b"\n")) - tab - 1)
+                    table.rows.note_base_row(line[:tab].decode(), offset + tab + 1, len(line.rstrip(b"\n")) - tab - 1)
             table.rows.use_base(path, path.stat().st_size)
         except FileNotFoundError:
             pass
