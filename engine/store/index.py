@@ -1,10 +1,11 @@
 """Per-profile record index: what the profile knows of each CRM record, email and member.
 
-During a run the rows stay in files (see packed.py) and only the docs in use are decoded;
-a checkpoint is one atomic write (with the cursor after it) that copies the last file and
-appends what changed. The file is a journal of `table<TAB>"key"<TAB>doc` lines (a later line
-for a key wins, an empty doc deletes) ending in a CRC line: loading notes where rows lie
-without parsing them, and a damaged file is noticed and set aside instead of half-read.
+During a run the rows stay in files (see packed.py) and only the docs in use are decoded.
+The file is a journal of `table<TAB>"key"<TAB>doc` lines (a later line for a key wins, an
+empty doc deletes); a checkpoint (made before the cursor moves) appends what changed and a
+CRC line over everything before it, then saves the key map beside the file. Loading takes the
+key map when it matches the file, else scans the lines; rows after the last good CRC line (a
+checkpoint cut short) are ignored, and a damaged file is set aside instead of half-read.
 """
 from __future__ import annotations
 
