@@ -319,6 +319,11 @@ class JsonTable(MutableMapping):
             raise KeyError(key)
         return orjson.loads(row)
 
+    def get(self, key: str, default: dict | None = None) -> dict | None:  # type: ignore[override]
+        """Without the KeyError the mapping's own raises and catches for every new key."""
+        row = self.rows.get(key)
+        return default if row is None else orjson.loads(row)
+
     def __setitem__(self, key: str, value: dict) -> None:
         self.rows.put(key, orjson.dumps(value))
         self.dirty = True

@@ -9,12 +9,14 @@ from typing import Callable
 from ..clock import Clock, iso
 from ..connectors.mailchimp import MailchimpClient
 from ..connectors.zoho import ZohoClient
-from ..model import Direction, DirectionStats, Outcome, Profile
+from ..model import Direction, DirectionStats, ObjectType, Outcome, Profile
 from ..store.history import ProfileHistory
 from ..store.index import ProfileIndex
 from .fieldbits import FieldBits
 
 ProgressFn = Callable[[dict], None]
+_VALUE = {member: member.value for member in (*Direction, *ObjectType)}  # 257k events: skip Enum's property
+_NOTHING: dict = {}
 
 
 class RunCancelled(Exception):
@@ -59,13 +61,15 @@ class RunContext:
     def event(self, direction: Direction, action: str, *, crm_id: str | None = None, email: str | None = None,
               **details: object) -> dict:
         """One thing that happened to one record; recorded with the next flush."""
-        event = {"ts": self.now(), "seq": time.time_ns(), "run": self.run_id, "profile": self.profile.id, "dir": direction.value,
-                 "object": self.profile.object_type.value, "action": action}
+        event = {"ts": self.now(), "seq": time.time_ns(), "run": self.run_id, "profile": self.profile.id,
+                 "dir": _VALUE[direction], "object": _VALUE[self.profile.object_type], "action": action}
         if crm_id:
             event["crm_id"] = crm_id
         if email:
             event["email"] = email
-        event.update({k: v for k, v in details.items() if v not in (None, "", {}, [])})
+        for key, value in details.items():
+            if value is not None and value != "" and value != _NOTHING and value != []:
+                event[key] = value
         (self.dry_events if self.dry_run else self.pending).append(event)
         return event
 
