@@ -6,9 +6,11 @@ RSS. Here a row stays in the file it was loaded from, and rows written since go,
 lines of that file's format, to an unlinked scratch file beside it; a read is one `pread`.
 
 Files are line journals: a later line for a key replaces an earlier one and an empty row
-deletes it. So a save copies the old file and the scratch lines into a new file in big
-chunks (no per-row work) and replaces the old one atomically; only when replaced lines
-outweigh live ones is the file rewritten row by row.
+deletes it. So a save needs no per-row work: save_journal copies the old file and the scratch
+lines into a new file in big chunks and replaces the old one atomically (the sandbox's tables);
+append_journal appends the scratch lines and a CRC line in place (the record index, whose
+loader ignores a cut-off append). Only when replaced lines outweigh live ones is a file
+rewritten row by row.
 """
 from __future__ import annotations
 
