@@ -6,7 +6,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Log, ProgressBar, Static
+from textual.widgets import Log, ProgressBar, Static
 
 from engine.clock import parse_iso
 from engine.explain import describe_event
@@ -14,7 +14,7 @@ from engine.model import Direction
 from engine.text import inert, short_id
 
 from ..messages import EventsLoaded
-from ..widgets import lit
+from ..widgets import KeyFooter, lit
 
 FEED_LINES = 300
 LABELS = {Direction.CRM_TO_MC: "CRM → Mailchimp", Direction.MC_TO_CRM: "Mailchimp → CRM"}
@@ -41,7 +41,7 @@ class RunMonitorScreen(Screen):
             yield ProgressBar(id=f"bar-{direction.name}", show_eta=False)
             yield Static(id=f"count-{direction.name}", classes="counters muted")
         yield Log(id="feed", max_lines=FEED_LINES, auto_scroll=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.profile = self.app.ws.profile(self.profile_id)

@@ -6,14 +6,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+from textual.widgets import Input, Static, TabbedContent, TabPane
 
 from engine.model import Direction, ObjectType, Profile
 from engine.sync.run import RunRequest
 from engine.text import short_id
 
 from ..messages import ProfileLoaded, SkippedWindow
-from ..widgets import OpsTable, lines, lit, status_text
+from ..widgets import KeyFooter, OpsTable, lines, lit, status_text
 
 PAGE = 100
 OUTCOMES = ("read", "created", "updated", "unchanged", "skipped", "failed", "tagged", "untagged", "converted",
@@ -75,7 +75,7 @@ class ProfileScreen(Screen):
             with TabPane("Audit", id="tab-audit"):
                 yield OpsTable(id="audit")
         yield Input(placeholder="filter skipped records by reason, name, owner or id", id="filter")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#topbar").set_class(self.app.read_only, "read-only")

@@ -9,14 +9,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from engine.explain import run_totals
 from engine.model import Profile
 from engine.sync.schedule import health
 
 from ..messages import OverviewLoaded
-from ..widgets import OpsTable, ago, compact, lit, status_text, tone
+from ..widgets import KeyFooter, OpsTable, ago, compact, lit, status_text, tone
 
 WIDE = 110
 
@@ -67,7 +67,7 @@ class ProfilesScreen(Screen):
             yield OpsTable(id="profiles")
             yield Static(id="explain", classes="explain")
         yield Input(placeholder="filter accounts and profiles (escape clears)", id="filter")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#topbar").set_class(self.app.read_only, "read-only")

@@ -5,14 +5,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from engine.explain import describe_event, explain_now
 from engine.sync.run import RunRequest
 from engine.text import inert, short_id
 
 from ..messages import HistoryLoaded
-from ..widgets import OpsTable, lit
+from ..widgets import KeyFooter, OpsTable, lit
 
 
 class RecordScreen(Screen):
@@ -33,7 +33,7 @@ class RecordScreen(Screen):
         yield Static(id="topbar")
         yield Static(id="now", classes="now")
         yield OpsTable(id="timeline")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#topbar", Static).update(lit(f"{self.key} · flow history"))

@@ -5,13 +5,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from engine.explain import describe_event
 from engine.text import short_id
 
 from ..messages import EventsLoaded
-from ..widgets import OpsTable, lit
+from ..widgets import KeyFooter, OpsTable, lit
 
 WINDOW = 200
 
@@ -31,7 +31,7 @@ class RecordsScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static(id="topbar")
         yield OpsTable(id="events")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         if self.events is None:
