@@ -13,7 +13,7 @@ import orjson
 
 from ..clock import Clock, iso, system_clock
 from ..rules.identity import member_hash
-from ..store.storage import atomic_write_bytes, read_json_file
+from ..store.storage import atomic_write_bytes, file_signature, read_json_file
 from ..store.packed import JsonTable
 
 ZOHO_ID_BASE = 4876876000000000000
@@ -120,10 +120,9 @@ class SandboxAccount:
 
 
 def _signature(folder: Path) -> tuple:
-    """Name, size, mtime and inode of every file: atomic replaces by another process change it."""
+    """Every file's stat signature: atomic replaces by another process change it."""
     try:
-        return tuple(sorted((p.name, st.st_size, st.st_mtime_ns, st.st_ino)
-                            for p in folder.iterdir() if p.is_file() for st in [p.stat()]))
+        return tuple(sorted((p.name, file_signature(p)) for p in folder.iterdir() if p.is_file()))
     except FileNotFoundError:
         return ()
 

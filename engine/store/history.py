@@ -125,6 +125,19 @@ class HistoryKeys:
         rebuild_history_keys(self.root_layout, self, why)
 
 
+def _whole_lines(path: Path) -> int:
+    """Events in a segment; a line cut short by a crash is cut off (the caller holds the run lock)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return 0
+    whole = data.rfind(b"\n") + 1
+    if whole < len(data):
+        with path.open("r+b") as handle:
+            handle.truncate(whole)
+    return data.count(b"\n", 0, whole)
+
+
 class ProfileHistory:
     """The append side: one profile's segments, written by the one run that holds its run lock."""
 
@@ -133,23 +146,12 @@ class ProfileHistory:
         folder.mkdir(parents=True, exist_ok=True)
         numbers = segment_numbers(folder)
         self.number = numbers[-1] if numbers else 1
-        self.count = self._complete_lines(_segment_path(folder, self.number))
+        current = _segment_path(folder, self.number)
+        if current.suffix == ".json":  # an older segment is left as it is; new events start the next one
+            self.number, self.count = self.number + 1, 0
+        else:
+            self.count = _whole_lines(current)
         self._unsynced: set[Path] = set()
-
-    def _complete_lines(self, path: Path) -> int:
-        """Events in the current segment; a line cut short by a crash is cut off (we hold the run lock)."""
-        if path.suffix == ".json":  # an older segment is left as it is; new events start the next one
-            self.number += 1
-            return 0
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            return 0
-        whole = data.rfind(b"\n") + 1
-        if whole < len(data):
-            with path.open("r+b") as handle:
-                handle.truncate(whole)
-        return data.count(b"\n", 0, whole)
 
     def append(self, events: list[dict]) -> None:
         """Appends the batch's lines (fsynced by sync()); rolls to a new segment when one is full."""

@@ -10,13 +10,12 @@ checkpoint cut short) are ignored, and a damaged file is set aside instead of ha
 from __future__ import annotations
 
 import re
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 
-from .packed import PackedRows, append_journal, scan_lines
+from .packed import Checksum, PackedRows, append_journal, scan_lines
 from .storage import StoreCorrupt, atomic_write_bytes, move_aside, writer_lock
 
 SKIPPED_FIELDS = ("crm_id", "reason", "name", "owner", "email", "winner")
@@ -95,13 +94,13 @@ class ProfileIndex:
     def _scan(self) -> None:
         """Rows count once a checksum line after them vouches for every byte before it; lines after the
         last one are a checkpoint that a crash cut short, and are ignored."""
-        crc = count = end = 0
+        total, end = Checksum(), 0
         section: list[tuple[PackedRows, str, int, int]] = []
         for offset, line in scan_lines(self.path):
             if not line.endswith(b"\n"):
                 break
             if line.startswith(b"#\t"):
-                if line != b"#\t%d\t%d\n" % (crc, count):
+                if line != total.line():
                     raise ValueError("checksum mismatch: the file was changed or damaged")
                 for rows, key, at, length in section:
                     rows.note_base_row(key, at, length)
@@ -111,7 +110,7 @@ class ProfileIndex:
                 second = line.index(b"\t", first + 1)
                 section.append((self._rows[line[:first].decode()], orjson.loads(line[first + 1:second]),
                                 offset + second + 1, len(line) - second - 2))
-            crc, count = zlib.crc32(line, crc), count + 1
+            total.feed(line)
         if self._trailer is None:
             raise ValueError("no checksum line: the file was cut short")
         for rows in self._rows.values():
@@ -124,11 +123,10 @@ class ProfileIndex:
             length, trailer = saved["length"], saved["trailer"].encode()
             body = length - len(trailer)
             with self.path.open("rb") as handle:
-                crc = count = 0
+                total = Checksum()
                 for chunk in iter(lambda: handle.read(min(1 << 20, body - handle.tell())), b""):
-                    crc, count = zlib.crc32(chunk, crc), count + chunk.count(b"\n")
-                whole = handle.tell() == body and handle.read(len(trailer)) == trailer == (
-                    b"#\t%d\t%d\n" % (crc, count))
+                    total.feed(chunk)
+                whole = handle.tell() == body and handle.read(len(trailer)) == trailer == total.line()
             if not whole:
                 return False
             for name, rows in self._rows.items():
@@ -207,23 +205,23 @@ class ProfileIndex:
         self.pack()
         return len(self._tables()[table])
 
-    def docs(self, table: str, containing: bytes = b"") -> Iterator[tuple[str, dict]]:
-        """Every (key, doc) of a table; `containing` skips, without decoding, rows whose JSON lacks it
-        (orjson writes no spaces, and quotes inside values are escaped, so b'"status":"skipped"' is exact)."""
+    def _rows_containing(self, table: str, containing: bytes) -> Iterator[tuple[str, bytes]]:
+        """A table's stored rows, skipping without decoding those whose JSON lacks `containing` (orjson
+        writes no spaces, and quotes inside values are escaped, so b'"status":"skipped"' is exact)."""
         self.pack()
-        for key, row in self._tables()[table].items():
-            if containing in row:
-                yield key, orjson.loads(row)
+        return ((key, row) for key, row in self._tables()[table].items() if containing in row)
+
+    def docs(self, table: str, containing: bytes = b"") -> Iterator[tuple[str, dict]]:
+        """Every (key, doc) of a table, or of its rows `containing` some bytes."""
+        return ((key, orjson.loads(row)) for key, row in self._rows_containing(table, containing))
 
     def filled_masks(self, table: str, containing: bytes = b"") -> Iterator[int]:
         """Each row's `filled` field-bits, read from its stored JSON without decoding the row: the
         unmapped-field counts visit every row of a 100k index after each run (no other key of a
         record or member doc is called "filled"; merge tags are upper case)."""
-        self.pack()
-        for _, row in self._tables()[table].items():
-            if containing in row:
-                found = _FILLED.search(row)
-                yield int(found.group(1)) if found else 0
+        for _, row in self._rows_containing(table, containing):
+            found = _FILLED.search(row)
+            yield int(found.group(1)) if found else 0
 
     def checkpoint(self) -> None:
         """The index, then the skipped list beside it (small, so triage never loads the whole index)."""

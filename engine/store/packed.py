@@ -202,6 +202,34 @@ class PackedRows:
         self._where, self._flushed, self._pending, self._removed, self.garbage = spots, 0, bytearray(), set(), 0
 
 
+class Checksum:
+    """The running CRC-32 and line count that a journal's `#<TAB>crc32<TAB>lines` line states."""
+
+    def __init__(self, crc: int = 0, lines: int = 0) -> None:
+        self.crc, self.lines = crc, lines
+
+    @classmethod
+    def after(cls, trailer: bytes) -> "Checksum":
+        """Continues past an earlier checksum line, which becomes one more line of the file."""
+        _, crc, lines = trailer.split(b"\t")
+        return cls(zlib.crc32(trailer, int(crc)), int(lines) + 1)
+
+    def feed(self, chunk: bytes) -> bytes:
+        self.crc, self.lines = zlib.crc32(chunk, self.crc), self.lines + chunk.count(b"\n")
+        return chunk
+
+    def line(self) -> bytes:
+        return b"#\t%d\t%d\n" % (self.crc, self.lines)
+
+
+def _checksummed(chunks: Iterator[bytes], total: Checksum, checksum: bool) -> Iterator[bytes]:
+    """The chunks, fed to `total`; then, with `checksum`, the checksum line over them."""
+    for chunk in chunks:
+        yield total.feed(chunk)
+    if checksum:
+        yield total.line()
+
+
 def _changes(tables: list[PackedRows], offset: int, starts: list[int]) -> Iterator[bytes]:
     """Each table's deleting lines and scratch lines, for a file position `offset`; notes in `starts`
     where each table's scratch lines begin."""
@@ -222,22 +250,12 @@ def save_journal(path: Path, tables: list[PackedRows], checksum: bool = False) -
     if any(t.wants_rewrite() for t in tables):
         return rewrite_journal(path, tables, checksum)
     starts: list[int] = []
-    trailer = b""
-
-    def chunks() -> Iterator[bytes]:
-        nonlocal trailer
-        crc = lines = 0
-        for chunk in chain(tables[0].base_chunks(), _changes(tables, tables[0].base_length, starts)):
-            crc, lines = zlib.crc32(chunk, crc), lines + chunk.count(b"\n")
-            yield chunk
-        trailer = b"#\t%d\t%d\n" % (crc, lines)
-        if checksum:
-            yield trailer
-
-    atomic_write_bytes(path, chunks())
+    total = Checksum()
+    changes = _changes(tables, tables[0].base_length, starts)
+    atomic_write_bytes(path, _checksummed(chain(tables[0].base_chunks(), changes), total, checksum))
     for table, start in zip(tables, starts):
         table.saved(path, start, path.stat().st_size)
-    return trailer
+    return total.line()
 
 
 def append_journal(path: Path, tables: list[PackedRows], last_trailer: bytes | None) -> bytes:
@@ -247,32 +265,27 @@ def append_journal(path: Path, tables: list[PackedRows], last_trailer: bytes | N
     With no file yet, or a rewrite due, saves a new file instead. Returns the new trailer."""
     if last_trailer is None or tables[0]._base.fd is None or any(t.wants_rewrite() for t in tables):
         return save_journal(path, tables, checksum=True)
-    _, crc, lines = last_trailer.split(b"\t")
-    crc, lines, length = zlib.crc32(last_trailer, int(crc)), int(lines) + 1, tables[0].base_length
+    total, length = Checksum.after(last_trailer), tables[0].base_length
     starts: list[int] = []
     with path.open("r+b") as handle:
         handle.truncate(length)
         handle.seek(length)
-        for chunk in _changes(tables, length, starts):
-            crc, lines, length = zlib.crc32(chunk, crc), lines + chunk.count(b"\n"), length + len(chunk)
+        for chunk in _checksummed(_changes(tables, length, starts), total, checksum=True):
             handle.write(chunk)
-        trailer = b"#\t%d\t%d\n" % (crc, lines)
-        handle.write(trailer)
         handle.flush()
         os.fsync(handle.fileno())
+        end = handle.tell()
     for table, start in zip(tables, starts):
-        table.saved(path, start, length + len(trailer))
-    return trailer
+        table.saved(path, start, end)
+    return total.line()
 
 
 def rewrite_journal(path: Path, tables: list[PackedRows], checksum: bool) -> bytes:
     """Every live row anew, into a new file replacing `path` atomically; nothing is garbage after."""
     spots: list[dict[str, int]] = []
-    length, trailer = 0, b""
 
-    def chunks() -> Iterator[bytes]:
-        nonlocal length, trailer
-        crc = lines = 0
+    def lines() -> Iterator[bytes]:
+        length = 0
         for table in tables:
             found: dict[str, int] = {}
             spots.append(found)
@@ -280,16 +293,14 @@ def rewrite_journal(path: Path, tables: list[PackedRows], checksum: bool) -> byt
                 head = table._head(key)
                 found[key] = _spot(length + len(head), len(row), 0)
                 line = head + row + b"\n"
-                crc, lines, length = zlib.crc32(line, crc), lines + 1, length + len(line)
+                length += len(line)
                 yield line
-        trailer = b"#\t%d\t%d\n" % (crc, lines)
-        if checksum:
-            yield trailer
 
-    atomic_write_bytes(path, chunks())
+    total = Checksum()
+    atomic_write_bytes(path, _checksummed(lines(), total, checksum))
     for table, found in zip(tables, spots):
         table.rewritten(path, found, path.stat().st_size)
-    return trailer
+    return total.line()
 
 
 def scan_lines(path: Path) -> Iterator[tuple[int, bytes]]:

@@ -81,7 +81,8 @@ def move_aside(path: Path, reason: str) -> StoreCorrupt:
     return StoreCorrupt(path, moved, reason)
 
 
-def _signature(path: Path) -> tuple[int, int, int] | None:
+def file_signature(path: Path) -> tuple[int, int, int] | None:
+    """Changes whenever another process replaces or rewrites the file."""
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -100,7 +101,7 @@ class AtomicJSONStorage(Storage):
         self.generation = 0
 
     def read(self) -> dict | None:
-        signature = _signature(self.path)
+        signature = file_signature(self.path)
         if not self._loaded or signature != self._signature:
             self._cache = read_json_file(self.path) if signature else None
             self._signature = signature
@@ -110,7 +111,7 @@ class AtomicJSONStorage(Storage):
 
     def write(self, data: dict) -> None:
         atomic_write_bytes(self.path, orjson.dumps(data))
-        self._cache, self._signature, self._loaded = data, _signature(self.path), True
+        self._cache, self._signature, self._loaded = data, file_signature(self.path), True
 
     def close(self) -> None:
         self._cache = None
